@@ -1,0 +1,5 @@
+"""Allow ``python -m pop3d``."""
+
+from pop3d.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Authentication behind twisted.cred: credentials, checkers, the realm."""
