@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import pop3d.core.commands  # noqa: F401  (registers the command handlers)
 from pop3d.core import responses
 from pop3d.core.actions import Action, Authenticate, Close, Commit, Send
-import pop3d.core.commands  # noqa: F401  (registers the command handlers)
 from pop3d.core.messages import MessageInfo
 from pop3d.core.policy import SessionPolicy
 from pop3d.core.registry import COMMANDS, CommandError
@@ -106,7 +106,8 @@ class Session:
         """Credentials were refused, or the maildrop could not be opened."""
         self._move(Event.LOGIN_FAILED)
         self.pending_user = None
-        self.auth_failures += 1
+        if code == responses.AUTH:
+            self.auth_failures += 1
         actions: list[Action] = [Send(responses.err(text, code))]
         if self.auth_failures >= self.policy.max_auth_failures:
             self._move(Event.TOO_MANY_ERRORS)

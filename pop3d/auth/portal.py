@@ -1,0 +1,98 @@
+"""The twisted.cred seam: checkers over the user directory, and the realm.
+
+The protocol engine knows only "authenticated as USER with this maildrop" or
+a reason for refusal; everything about where users come from lives here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.cred import error
+from twisted.cred.checkers import ICredentialsChecker
+from twisted.cred.credentials import IUsernameHashedPassword, IUsernamePassword
+from twisted.cred.portal import IRealm, Portal
+from twisted.internet import defer, threads
+from zope.interface import Interface, implementer
+
+from pop3d.auth.directory import UserDirectory
+from pop3d.auth.records import UserRecord
+from pop3d.maildrop import Maildrop, open_maildrop
+
+
+class IMaildrop(Interface):
+    """The avatar: an open, locked :class:`pop3d.maildrop.Maildrop`."""
+
+
+class LoggedIn:
+    """What a successful login yields: the user and the open maildrop."""
+
+    def __init__(self, record: UserRecord, maildrop: Maildrop) -> None:
+        self.record = record
+        self.maildrop = maildrop
+
+
+@implementer(ICredentialsChecker)
+class DirectoryChecker:
+    """Checks passwords (USER/PASS, SASL PLAIN/LOGIN) against the directory."""
+
+    credentialInterfaces = (IUsernamePassword,)  # noqa: N815 (Twisted's name)
+
+    def __init__(self, directory: UserDirectory) -> None:
+        self.directory = directory
+
+    def requestAvatarId(self, credentials: Any) -> defer.Deferred[bytes]:  # noqa: N802
+        name = credentials.username.decode("utf-8")
+        d = threads.deferToThread(self.directory.verify_password, name, credentials.password)
+
+        def verdict(record: UserRecord | None) -> bytes:
+            if record is None:
+                raise error.UnauthorizedLogin("invalid user name or password")
+            return record.name.encode("utf-8")
+
+        return d.addCallback(verdict)
+
+
+@implementer(ICredentialsChecker)
+class SharedSecretChecker:
+    """Checks APOP (and CRAM-MD5) answers against users' shared secrets."""
+
+    credentialInterfaces = (IUsernameHashedPassword,)  # noqa: N815
+
+    def __init__(self, directory: UserDirectory) -> None:
+        self.directory = directory
+
+    def requestAvatarId(self, credentials: Any) -> defer.Deferred[bytes]:  # noqa: N802
+        name = credentials.username.decode("utf-8")
+        source, record = self.directory.find(name)
+        secret = source.apop_secret(record) if source and record else None
+        # Check even without a secret, so unknown users cost the same.
+        ok = credentials.checkPassword(secret if secret is not None else b"\0unknown")
+        if secret is None or not ok:
+            return defer.fail(error.UnauthorizedLogin("invalid user name or password"))
+        return defer.succeed(name.encode("utf-8"))
+
+
+@implementer(IRealm)
+class MaildropRealm:
+    """Opens (and locks) the user's maildrop in a worker thread."""
+
+    def __init__(self, directory: UserDirectory) -> None:
+        self.directory = directory
+
+    def requestAvatar(self, avatar_id: bytes, mind: object, *interfaces: Any):  # noqa: N802
+        if IMaildrop not in interfaces:
+            raise NotImplementedError("pop3d only provides IMaildrop avatars")
+        _, record = self.directory.find(avatar_id.decode("utf-8"))
+        if record is None:
+            return defer.fail(error.UnauthorizedLogin("user vanished"))
+        d = threads.deferToThread(open_maildrop, record.location)
+
+        def opened(maildrop: Maildrop) -> tuple[Any, LoggedIn, Any]:
+            return IMaildrop, LoggedIn(record, maildrop), maildrop.close
+
+        return d.addCallback(opened)
+
+
+def build_portal(directory: UserDirectory) -> Portal:
+    return Portal(MaildropRealm(directory), [DirectoryChecker(directory), SharedSecretChecker(directory)])

@@ -1,0 +1,107 @@
+"""Virtual users: a YAML file of names, password hashes and maildrops.
+
+::
+
+    alice:
+      password: "$6$rounds=...$..."     # any passlib hash: argon2, bcrypt, sha512_crypt
+      maildrop: maildir:/srv/mail/alice  # optional; default from the config
+
+The file is re-read when it changes, so users can be added while the server
+runs.  Plain-text passwords are refused unless the source allows them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import os
+import threading
+from dataclasses import dataclass
+
+from passlib.context import CryptContext
+
+from pop3d.auth.records import UserRecord
+from pop3d.config.errors import ConfigError
+from pop3d.config.loader import read_yaml, template
+from pop3d.config.reader import Section
+from pop3d.maildrop.location import expand
+
+HASH_SCHEMES = ["argon2", "bcrypt", "sha512_crypt", "sha256_crypt"]
+CONTEXT = CryptContext(schemes=HASH_SCHEMES)
+#: Verified against when the user is unknown, so timing does not tell.
+_DUMMY_HASH = CONTEXT.hash("pop3d-dummy-password", scheme="sha512_crypt")
+
+
+@dataclass(frozen=True)
+class VirtualUser:
+    name: str
+    password_hash: str
+    maildrop: str | None
+
+
+def parse_users(path: str, allow_plaintext: bool) -> dict[str, VirtualUser]:
+    top = Section(path, read_yaml(path))
+    users: dict[str, VirtualUser] = {}
+    for name in list(top.data):
+        if not isinstance(name, str) or not name or "/" in name or " " in name:
+            raise ConfigError(path, str(name), "is not a valid user name")
+        entry = top.section(name, required=True)
+        password = entry.str("password")
+        if CONTEXT.identify(password) is None:
+            if not allow_plaintext:
+                raise entry.error("password", "is not a recognised hash (argon2, bcrypt, sha512_crypt); "
+                                  "plain text needs allow_plaintext: true")
+            password = "plain:" + password
+        users[name] = VirtualUser(name, password, template(entry, "maildrop"))
+        entry.finish()
+    return users
+
+
+class VirtualUsers:
+    """A :class:`UserSource` backed by a YAML users file."""
+
+    def __init__(self, path: str, default_maildrop: str, allow_plaintext: bool = False) -> None:
+        self.path = path
+        self.default_maildrop = default_maildrop
+        self.allow_plaintext = allow_plaintext
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int, int] | None = None
+        self._users: dict[str, VirtualUser] = {}
+        self.reload()
+
+    def reload(self) -> None:
+        """Read the file if it changed; a broken file keeps the old users."""
+        st = os.stat(self.path)
+        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+        if stamp == self._stamp:
+            return
+        users = parse_users(self.path, self.allow_plaintext)
+        with self._lock:
+            self._users, self._stamp = users, stamp
+
+    def _current(self) -> dict[str, VirtualUser]:
+        with contextlib.suppress(OSError, ConfigError):
+            self.reload()  # on failure, keep serving the users we have
+        with self._lock:
+            return self._users
+
+    def lookup(self, name: str) -> UserRecord | None:
+        user = self._current().get(name)
+        if user is None:
+            return None
+        return UserRecord(name, expand(user.maildrop or self.default_maildrop, name))
+
+    def verify_password(self, record: UserRecord | None, password: bytes) -> bool:
+        user = self._current().get(record.name) if record else None
+        if user is None:
+            CONTEXT.verify(password, _DUMMY_HASH)
+            return False
+        if user.password_hash.startswith("plain:"):
+            return hmac.compare_digest(user.password_hash[6:].encode(), password)
+        try:
+            return CONTEXT.verify(password, user.password_hash)
+        except ValueError:
+            return False
+
+    def apop_secret(self, record: UserRecord) -> bytes | None:
+        return None

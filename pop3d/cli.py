@@ -1,0 +1,54 @@
+"""The ``pop3d`` command: flags in the manner of the traditional pop3d(8)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pop3d import __version__
+from pop3d.config import ConfigError, load_config
+
+DEFAULT_CONFIG = "/etc/pop3d/pop3d.yaml"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"pop3d: {message}\nTry 'pop3d --help' for more information.\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="pop3d",
+        description="POP3 server (RFC 1939) for mbox and Maildir maildrops.",
+    )
+    parser.add_argument("-c", metavar="FILE", dest="config", default=DEFAULT_CONFIG,
+                        help=f"configuration file (default {DEFAULT_CONFIG})")
+    parser.add_argument("-T", metavar="SECONDS", dest="timeout", type=int,
+                        help="idle timeout in seconds (default 600, the RFC 1939 minimum autologout)")
+    parser.add_argument("-d", dest="debug", action="store_true",
+                        help="debugging: SO_DEBUG on connections and debug lines to syslog")
+    parser.add_argument("-s", dest="stats", action="store_true",
+                        help="log session statistics to syslog (facility mail)")
+    parser.add_argument("-t", metavar="FILE", dest="trace",
+                        help="write a protocol trace of every connection to FILE")
+    parser.add_argument("--version", action="version", version=f"pop3d {__version__}")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.timeout is not None and args.timeout <= 0:
+        print("pop3d: -T needs a positive number of seconds", file=sys.stderr)
+        return 2
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"pop3d: {exc}", file=sys.stderr)
+        return 2
+    if args.timeout is not None:
+        from dataclasses import replace
+
+        config = replace(config, timeout=args.timeout)
+    from pop3d.server.run import run_standalone
+
+    return run_standalone(config, args)

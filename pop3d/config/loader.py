@@ -1,0 +1,98 @@
+"""Read and check the YAML configuration file.
+
+Every problem becomes one :class:`ConfigError` naming the file, the key and
+what is wrong; the command line turns that into one line and exit status 2.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import yaml
+
+from pop3d.config.errors import ConfigError
+from pop3d.config.model import Config, DemoSeed, Limits, UserSourceConfig
+from pop3d.config.reader import Section
+from pop3d.maildrop.location import parse_template
+
+DEFAULT_LISTEN = ("tcp:110", "ssl:995")
+USER_SOURCE_TYPES = ("virtual",)
+
+
+def read_yaml(path: str) -> object:
+    """Parse a YAML file; any failure is a ConfigError for that file."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return yaml.safe_load(f)
+    except OSError as exc:
+        raise ConfigError(path, "(file)", exc.strerror or str(exc)) from None
+    except UnicodeDecodeError:
+        raise ConfigError(path, "(file)", "is not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "(file)"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(path, where, f"not valid YAML: {problem}") from None
+
+
+def template(section: Section, name: str, default: object = None) -> str | None:
+    """A maildrop template; a relative path is taken from the file's folder."""
+    value = section.str(name, default)
+    if value is None:
+        return None
+    try:
+        kind, path = parse_template(value)
+    except ValueError as exc:
+        raise section.error(name, str(exc)) from None
+    if not path.startswith(("/", "~", "%h")):
+        path = f"{section.base_dir}/{path}"
+    return f"{kind}:{path}"
+
+
+def load_user_source(section: Section) -> UserSourceConfig:
+    kind = section.str("type", choices=USER_SOURCE_TYPES)
+    source = UserSourceConfig(
+        type=kind,
+        file=section.path_("file"),
+        maildrop=template(section, "maildrop"),
+        options={"allow_plaintext": section.bool("allow_plaintext", False)},
+    )
+    section.finish()
+    return source
+
+
+def load_limits(section: Section) -> Limits:
+    limits = Limits(
+        max_line=section.int("max_line", Limits.max_line, minimum=255, maximum=65536),
+        max_bad_commands=section.int("max_bad_commands", Limits.max_bad_commands, minimum=1),
+        max_auth_failures=section.int("max_auth_failures", Limits.max_auth_failures, minimum=1),
+        lock_timeout=section.float("lock_timeout", Limits.lock_timeout, minimum=0),
+    )
+    section.finish()
+    return limits
+
+
+def load_config(path: str) -> Config:
+    top = Section(path, read_yaml(path))
+    listen = tuple(top.str_list("listen", list(DEFAULT_LISTEN)))
+    users = tuple(load_user_source(s) for s in top.sections("users"))
+    if not users:
+        raise top.error("users", "lists no source of users")
+    demo_section = top.section("demo")
+    demo = None
+    if demo_section.data:
+        demo = DemoSeed(demo_section.path_("source"), demo_section.path_("workdir"))
+        demo_section.finish()
+    config = Config(
+        path=path,
+        hostname=top.str("hostname", None) or socket.getfqdn(),
+        listen=listen,
+        timeout=top.int("timeout", 600, minimum=1),
+        maildrop=template(top, "maildrop", "mbox:/var/mail/%u") or "",
+        mbox_format=top.str("mbox_format", "mboxrd", choices=("mboxrd", "mboxo")),
+        users=users,
+        limits=load_limits(top.section("limits")),
+        demo=demo,
+    )
+    top.finish()
+    return config

@@ -1,0 +1,54 @@
+"""The settings pop3d runs with, as typed, immutable values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class UserSourceConfig:
+    """One source of users (see pop3d.auth.sources)."""
+
+    type: str
+    #: The source's database file, if it has one (absolute).
+    file: str | None = None
+    #: Maildrop template for this source's users (overrides the global one).
+    maildrop: str | None = None
+    #: Further type-specific settings, already checked by the loader.
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Limits:
+    #: Longest command line accepted (RFC 2449 allows 255 octets).
+    max_line: int = 1024
+    #: Unknown or invalid commands in a row before the connection is closed.
+    max_bad_commands: int = 20
+    #: Failed logins on one connection before it is closed.
+    max_auth_failures: int = 3
+    #: Seconds to wait for an mbox's locks (held by an MTA) before giving up.
+    lock_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class DemoSeed:
+    """Copy ``source`` to ``workdir`` at start, so serving never eats the demo mail."""
+
+    source: str
+    workdir: str
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str
+    hostname: str
+    listen: tuple[str, ...]
+    #: Idle timeout in seconds (RFC 1939: at least 10 minutes).
+    timeout: int
+    #: Default maildrop template, e.g. ``maildir:~/Maildir`` or ``mbox:/var/mail/%u``.
+    maildrop: str
+    mbox_format: str
+    users: tuple[UserSourceConfig, ...]
+    limits: Limits
+    demo: DemoSeed | None = None

@@ -1,0 +1,1 @@
+"""The Twisted side: the protocol adapter, streaming, listening endpoints."""

@@ -1,0 +1,44 @@
+"""Assemble a running server from a configuration: portal, context, listeners."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from twisted.internet import defer
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IListeningPort
+from twisted.logger import Logger
+
+from pop3d.auth.directory import build_directory
+from pop3d.auth.portal import build_portal
+from pop3d.config.model import Config, DemoSeed
+from pop3d.server.context import ServerContext, base_policy
+from pop3d.server.protocol import POP3Factory
+
+log = Logger()
+
+
+def seed_demo(demo: DemoSeed) -> None:
+    """Refresh the working copy of the demo maildrops from the pristine ones."""
+    if os.path.isdir(demo.workdir):
+        shutil.rmtree(demo.workdir)
+    shutil.copytree(demo.source, demo.workdir, symlinks=True)
+
+
+def build_context(config: Config) -> ServerContext:
+    directory = build_directory(config)
+    return ServerContext(config=config, portal=build_portal(directory), policy=base_policy(config))
+
+
+@defer.inlineCallbacks
+def listen(reactor: object, context: ServerContext, descriptions: tuple[str, ...]):
+    """Start listening on every endpoint description; return the ports."""
+    factory = POP3Factory(context)
+    ports: list[IListeningPort] = []
+    for description in descriptions:
+        endpoint = serverFromString(reactor, description)
+        port = yield endpoint.listen(factory)
+        ports.append(port)
+        log.info("listening on {description}", description=description)
+    return ports

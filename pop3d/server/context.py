@@ -1,0 +1,32 @@
+"""What every connection of one server shares: settings, portal, policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from twisted.cred.portal import Portal
+
+from pop3d.config.model import Config
+from pop3d.core.policy import SessionPolicy
+
+
+@dataclass
+class ServerContext:
+    config: Config
+    portal: Portal
+    policy: SessionPolicy
+    #: Connections now open (for limits and graceful shutdown).
+    connections: set[object] = field(default_factory=set)
+
+    def policy_for(self, *, tls_active: bool, peer_host: str | None) -> SessionPolicy:
+        """The session policy for one connection."""
+        return replace(self.policy, tls_active=tls_active)
+
+
+def base_policy(config: Config) -> SessionPolicy:
+    limits = config.limits
+    return SessionPolicy(
+        hostname=config.hostname,
+        max_bad_commands=limits.max_bad_commands,
+        max_auth_failures=limits.max_auth_failures,
+    )

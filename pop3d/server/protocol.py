@@ -1,0 +1,251 @@
+"""The thin Twisted protocol that drives a sans-IO :class:`Session`.
+
+It splits bytes into bounded lines, feeds them to the session one at a time
+(strictly in order, holding pipelined lines while the session or a message
+transfer is busy), and carries out the actions the session returns.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from twisted.cred import error as cred_error
+from twisted.internet import defer, protocol, threads
+from twisted.logger import Logger
+from twisted.protocols.policies import TimeoutMixin
+from twisted.python.failure import Failure
+
+from pop3d.auth.portal import IMaildrop, LoggedIn
+from pop3d.core import responses
+from pop3d.core.actions import Action, Authenticate, Close, Commit, Send, SendMessage, StartTLS
+from pop3d.core.challenge import make_challenge
+from pop3d.core.lines import TOO_LONG, LineBuffer
+from pop3d.core.session import Session
+from pop3d.maildrop import Maildrop, MaildropBusy, MaildropError
+from pop3d.server.context import ServerContext
+from pop3d.server.streaming import MessageProducer
+
+log = Logger()
+
+#: Pipelined lines held before we stop reading from the socket.
+MAX_QUEUED_LINES = 100
+
+
+class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
+    def __init__(self, context: ServerContext) -> None:
+        self.context = context
+        self.lines = LineBuffer(context.config.limits.max_line)
+        self.queue: deque[bytes | object] = deque()
+        self.session: Session | None = None
+        self.maildrop: Maildrop | None = None
+        self.logged_in: LoggedIn | None = None
+        self.transfer: MessageProducer | None = None
+        self.closing = False
+        self.paused = False
+
+    # -- connection life ---------------------------------------------------
+
+    def connectionMade(self) -> None:  # noqa: N802 (Twisted's name)
+        self.context.connections.add(self)
+        peer = self.transport.getPeer()
+        tls = getattr(self.transport, "TLS", False) or self.factory_is_tls()
+        policy = self.context.policy_for(tls_active=bool(tls), peer_host=getattr(peer, "host", None))
+        self.session = Session(policy, make_challenge(policy.hostname))
+        self.setTimeout(self.context.config.timeout)
+        self.perform(self.session.greeting())
+
+    def factory_is_tls(self) -> bool:
+        return False
+
+    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:  # noqa: N802
+        self.setTimeout(None)
+        self.context.connections.discard(self)
+        self.closing = True
+        self.queue.clear()
+        # A dropped connection commits nothing: just release the lock.
+        self.release_maildrop()
+
+    def timeoutConnection(self) -> None:  # noqa: N802
+        if self.transport is None:
+            return
+        self.transport.write(responses.err("autologout; idle for too long"))
+        self.close()
+
+    # -- input -------------------------------------------------------------
+
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+        if self.closing:
+            return
+        self.resetTimeout()
+        self.queue.extend(self.lines.feed(data))
+        self.pump()
+
+    def pump(self) -> None:
+        """Feed queued lines to the session while nothing is in progress."""
+        session = self.session
+        assert session is not None
+        while self.queue and not self.closing and not session.busy and self.transfer is None:
+            line = self.queue.popleft()
+            try:
+                if line is TOO_LONG:
+                    actions = session.line_too_long()
+                else:
+                    assert isinstance(line, bytes)
+                    actions = session.receive_line(line)
+                self.perform(actions)
+            except Exception:
+                self.internal_error()
+        self.flow_control()
+
+    def flow_control(self) -> None:
+        """Stop reading while too many pipelined lines wait."""
+        if self.transport is None:
+            return
+        if len(self.queue) > MAX_QUEUED_LINES and not self.paused:
+            self.paused = True
+            self.transport.pauseProducing()
+        elif self.paused and len(self.queue) <= MAX_QUEUED_LINES // 2:
+            self.paused = False
+            self.transport.resumeProducing()
+
+    # -- actions -----------------------------------------------------------
+
+    def perform(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Send):
+                self.transport.write(action.data)
+            elif isinstance(action, SendMessage):
+                self.send_message(action)
+            elif isinstance(action, Authenticate):
+                self.authenticate(action)
+            elif isinstance(action, Commit):
+                self.commit(action)
+            elif isinstance(action, StartTLS):
+                self.start_tls()
+            elif isinstance(action, Close):
+                self.close()
+            else:  # pragma: no cover - a new action type without a handler
+                raise TypeError(f"no handler for {action!r}")
+
+    def send_message(self, action: SendMessage) -> None:
+        assert self.maildrop is not None
+        try:
+            reader = self.maildrop.open_message(action.index)
+        except MaildropError as exc:
+            log.warn("cannot open message {n}: {exc}", n=action.index + 1, exc=exc)
+            self.transport.write(responses.err("message is no longer available", responses.SYS_TEMP))
+            return
+        self.transfer = MessageProducer(self.transport, reader, action.status, action.body_lines,
+                                        on_progress=self.resetTimeout)
+        d = self.transfer.start()
+
+        def done(result: object) -> None:
+            self.transfer = None
+            if isinstance(result, Failure) and not result.check(defer.CancelledError):
+                log.failure("message transfer failed", result)
+                self.close()
+            if not self.closing:
+                self.pump()
+
+        d.addBoth(done)
+
+    def authenticate(self, action: Authenticate) -> None:
+        d = self.context.portal.login(action.credentials, None, IMaildrop)
+        d.addCallbacks(self.login_succeeded, self.login_failed)
+        d.addErrback(self.unexpected)
+
+    def login_succeeded(self, result: tuple[object, LoggedIn, object]) -> None:
+        _, logged_in, _ = result
+        if self.closing:  # the client left while we were opening the maildrop
+            logged_in.maildrop.close()
+            return
+        self.logged_in = logged_in
+        self.maildrop = logged_in.maildrop
+        assert self.session is not None
+        self.perform(self.session.login_succeeded(logged_in.record.name, self.maildrop.messages()))
+        self.pump()
+
+    def login_failed(self, failure: Failure) -> None:
+        if self.closing:
+            return
+        assert self.session is not None
+        if failure.check(cred_error.UnauthorizedLogin, cred_error.UnhandledCredentials):
+            actions = self.session.login_failed("invalid user name or password", responses.AUTH)
+        elif failure.check(MaildropBusy):
+            actions = self.session.login_failed("maildrop is locked by another session", responses.IN_USE)
+        elif failure.check(MaildropError):
+            log.warn("maildrop unavailable: {exc}", exc=failure.value)
+            actions = self.session.login_failed("maildrop is unavailable, try later", responses.SYS_TEMP)
+        else:
+            log.failure("login failed unexpectedly", failure)
+            actions = self.session.login_failed("temporary failure, try later", responses.SYS_TEMP)
+        self.perform(actions)
+        self.pump()
+
+    def commit(self, action: Commit) -> None:
+        maildrop = self.maildrop
+        if maildrop is None:
+            d: defer.Deferred[None] = defer.succeed(None)
+        else:
+            d = threads.deferToThread(maildrop.commit, action.deleted, action.retrieved)
+
+        def finished(result: object) -> None:
+            error = None
+            if isinstance(result, Failure):
+                if result.check(MaildropError):
+                    log.warn("commit failed: {exc}", exc=result.value)
+                else:
+                    log.failure("commit failed", result)
+                error = "could not update the maildrop"
+            # Release the lock before answering, so an immediate reconnect finds it free.
+            self.release_maildrop()
+            if self.transport is not None and self.session is not None:
+                self.perform(self.session.commit_finished(error))
+
+        d.addBoth(finished)
+        d.addErrback(self.unexpected)
+
+    def start_tls(self) -> None:
+        raise NotImplementedError("STLS is not configured")
+
+    def close(self) -> None:
+        self.closing = True
+        self.queue.clear()
+        if self.transport is not None:
+            self.transport.loseConnection()
+
+    # -- failures ----------------------------------------------------------
+
+    def release_maildrop(self) -> None:
+        maildrop, self.maildrop = self.maildrop, None
+        if maildrop is not None:
+            try:
+                maildrop.close()
+            except Exception:
+                log.failure("releasing the maildrop failed")
+
+    def internal_error(self) -> None:
+        """A bug: log it, tell the client without details, and hang up."""
+        log.failure("internal error")
+        if self.transport is not None:
+            self.transport.write(responses.err("internal server error", responses.SYS_TEMP))
+        self.close()
+
+    def unexpected(self, failure: Failure) -> None:
+        log.failure("internal error", failure)
+        self.internal_error_no_log()
+
+    def internal_error_no_log(self) -> None:
+        if self.transport is not None and not self.closing:
+            self.transport.write(responses.err("internal server error", responses.SYS_TEMP))
+            self.close()
+
+
+class POP3Factory(protocol.ServerFactory):
+    def __init__(self, context: ServerContext) -> None:
+        self.context = context
+
+    def buildProtocol(self, addr: object) -> POP3ServerProtocol:  # noqa: N802
+        proto = POP3ServerProtocol(self.context)
+        proto.factory = self
+        return proto
