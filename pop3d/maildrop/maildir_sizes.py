@@ -1,0 +1,120 @@
+"""Wire sizes of Maildir messages, with a persistent cache.
+
+A message's wire size (CRLF line ends, see :mod:`pop3d.core.wire`) differs
+from its file size, and computing it means reading the whole file.  To open
+a large Maildir in seconds we avoid that:
+
+* Dovecot/Courier's ``,W=`` field is the CRLF size.  It equals our rule for
+  every message that ends in a newline; for one that does not, we add a CRLF
+  and Dovecot does not.  So ``,W=`` is trusted only when ``,S=`` (if present)
+  matches the file size and the file's last byte (one ``pread``) is LF.
+* Otherwise the file is streamed in chunks through :class:`WireSizer`, and
+  the result kept in ``pop3d-sizes`` in the Maildir, keyed by unique name,
+  file size and mtime (ns): a message edited in place changes size or mtime
+  and is measured again; flag changes and moves keep both.
+
+The cache is only an optimisation: a missing, unreadable or corrupt file is
+treated as empty, and a failure to write it is ignored.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import BinaryIO
+
+from pop3d.core.wire import WireSizer
+from pop3d.maildrop.maildir_fs import write_atomic
+from pop3d.maildrop.maildir_names import MaildirName
+
+CACHE_NAME = "pop3d-sizes"
+_HEADER = b"pop3d-sizes 1\n"
+_CHUNK = 64 * 1024
+
+class SizeCache:
+    """unique name -> (file size, mtime ns, wire size), loaded and saved as one file."""
+
+    def __init__(self, path: str, entries: dict[str, tuple[int, int, int]]) -> None:
+        self.path = path
+        self._entries = entries
+        self._changed = False
+
+    @classmethod
+    def load(cls, maildir: str) -> SizeCache:
+        path = os.path.join(maildir, CACHE_NAME)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError:
+            return cls(path, {})
+        return cls(path, _parse(data))
+
+    def get(self, unique: str, file_size: int, mtime_ns: int) -> int | None:
+        entry = self._entries.get(unique)
+        if entry is not None and entry[0] == file_size and entry[1] == mtime_ns:
+            return entry[2]
+        return None
+
+    def put(self, unique: str, file_size: int, mtime_ns: int, wire: int) -> None:
+        self._entries[unique] = (file_size, mtime_ns, wire)
+        self._changed = True
+
+    def save(self, present: Iterable[str]) -> None:
+        """Forget messages not ``present``; rewrite the file atomically if anything changed."""
+        keep = set(present)
+        stale = [unique for unique in self._entries if unique not in keep]
+        for unique in stale:
+            del self._entries[unique]
+        if not (self._changed or stale):
+            return
+        write_atomic(self.path, _format(self._entries))
+        self._changed = False
+
+
+def _parse(data: bytes) -> dict[str, tuple[int, int, int]]:
+    if not data.startswith(_HEADER):
+        return {}
+    entries = {}
+    for line in data[len(_HEADER):].split(b"\n"):
+        fields = line.split(b" ", 3)
+        if len(fields) != 4:
+            continue
+        try:
+            wire, size, mtime = int(fields[0]), int(fields[1]), int(fields[2])
+        except ValueError:
+            continue
+        entries[os.fsdecode(fields[3])] = (size, mtime, wire)
+    return entries
+
+
+def _format(entries: dict[str, tuple[int, int, int]]) -> bytes:
+    lines = [_HEADER]
+    for unique, (size, mtime, wire) in entries.items():
+        name = os.fsencode(unique)
+        if b"\n" not in name:  # cannot be stored on one line: measured every time
+            lines.append(b"%d %d %d %s\n" % (wire, size, mtime, name))
+    return b"".join(lines)
+
+
+def _trusted_virtual_size(f: BinaryIO, name: MaildirName, file_size: int) -> int | None:
+    """The ``,W=`` size if it describes this file and agrees with our rule, else None."""
+    fields = name.size_fields()
+    virtual = fields.get("W")
+    if virtual is None or fields.get("S", file_size) != file_size or virtual < file_size:
+        return None
+    ends_in_lf = os.pread(f.fileno(), 1, file_size - 1) == b"\n"
+    return virtual if ends_in_lf else None
+
+
+def measure(f: BinaryIO, name: MaildirName, file_size: int) -> int:
+    """Wire size of the open message file ``f`` of ``file_size`` bytes."""
+    if file_size == 0:
+        return 0
+    virtual = _trusted_virtual_size(f, name, file_size)
+    if virtual is not None:
+        return virtual
+    sizer = WireSizer()
+    f.seek(0)
+    while chunk := f.read(_CHUNK):
+        sizer.feed(chunk)
+    return sizer.finish()
