@@ -1,0 +1,199 @@
+"""Shared helpers for tests that run a real pop3d over real sockets.
+
+Only 127.0.0.1 is ever used.  Each server gets a free port and its own
+temporary configuration, and is stopped (killed if need be) afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import yaml
+from passlib.hash import sha512_crypt
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HOST = "127.0.0.1"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def require_tool(name: str) -> str:
+    """Path of an external program; skip the test locally if it is missing, fail in CI."""
+    import pytest
+
+    path = shutil.which(name) or next(
+        (p for p in (f"/usr/sbin/{name}", f"/usr/lib/nagios/plugins/{name}") if os.path.exists(p)), None
+    )
+    if path is None:
+        message = f"{name} is not installed (tests/debian-packages.txt lists it)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def fast_hash(password: str) -> str:
+    """A real passlib hash that is quick to check (tests only)."""
+    return sha512_crypt.using(rounds=1000).hash(password)
+
+
+@dataclass
+class ServerFixture:
+    """A pop3d subprocess with its own config in ``workdir``."""
+
+    workdir: str
+    port: int
+    config_path: str
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: str = ""
+    extra_args: list[str] = field(default_factory=list)
+
+    def connect(self, timeout: float = 10.0) -> socket.socket:
+        return socket.create_connection((HOST, self.port), timeout=timeout)
+
+    def start(self, wait: bool = True) -> ServerFixture:
+        self.log_path = os.path.join(self.workdir, "server.log")
+        log = open(self.log_path, "ab")  # noqa: SIM115 (closed with the process)
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pop3d", "-c", self.config_path, *self.extra_args],
+            stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, env=env,
+            start_new_session=True,
+        )
+        log.close()
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"pop3d exited with {self.proc.returncode}:\n{self.log()}")
+            with contextlib.suppress(OSError):
+                with socket.create_connection((HOST, self.port), timeout=1) as s:
+                    s.settimeout(5)
+                    if s.recv(512).startswith(b"+OK"):
+                        s.sendall(b"QUIT\r\n")
+                        return
+            time.sleep(0.05)
+        raise RuntimeError(f"pop3d did not start listening:\n{self.log()}")
+
+    def log(self) -> str:
+        with contextlib.suppress(OSError), open(self.log_path, errors="replace") as f:
+            return f.read()
+        return ""
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+
+
+def write_config(workdir: str, users: dict[str, dict[str, str]], port: int,
+                 extra: dict[str, object] | None = None) -> str:
+    """Write a config serving ``users`` ({name: {password, maildrop}}) on ``port``."""
+    users_file = os.path.join(workdir, "users.yaml")
+    with open(users_file, "w") as f:
+        yaml.safe_dump({name: {"password": fast_hash(u["password"]), "maildrop": u["maildrop"]}
+                        for name, u in users.items()}, f)
+    config: dict[str, object] = {
+        "hostname": "pop3d.test",
+        "listen": [f"tcp:{port}:interface={HOST}"],
+        "maildrop": f"mbox:{workdir}/%u.mbox",
+        "users": [{"type": "virtual", "file": users_file}],
+    }
+    config.update(extra or {})
+    path = os.path.join(workdir, "pop3d.yaml")
+    with open(path, "w") as f:
+        yaml.safe_dump(config, f)
+    return path
+
+
+@contextlib.contextmanager
+def running_server(workdir: str, users: dict[str, dict[str, str]],
+                   extra: dict[str, object] | None = None,
+                   args: list[str] | None = None) -> Iterator[ServerFixture]:
+    port = free_port()
+    config = write_config(workdir, users, port, extra)
+    server = ServerFixture(workdir, port, config, extra_args=list(args or []))
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+class Client:
+    """A raw POP3 client over a socket, for exact transcripts."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = b""
+
+    @classmethod
+    def connect(cls, port: int, timeout: float = 10.0) -> Client:
+        return cls(socket.create_connection((HOST, port), timeout=timeout))
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def line(self) -> bytes:
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError(f"connection closed; got {self.buf!r}")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def multiline(self) -> list[bytes]:
+        """Lines of a multi-line body up to the '.', still dot-stuffed."""
+        lines = []
+        while (line := self.line()) != b".":
+            lines.append(line)
+        return lines
+
+    def cmd(self, command: str | bytes) -> bytes:
+        self.send((command.encode() if isinstance(command, str) else command) + b"\r\n")
+        return self.line()
+
+    def closed(self, timeout: float = 5.0) -> bool:
+        """True if the server closes the connection (reads EOF) within ``timeout``."""
+        self.sock.settimeout(timeout)
+        try:
+            while chunk := self.sock.recv(65536):
+                self.buf += chunk
+            return True
+        except TimeoutError:
+            return False
+        except ConnectionResetError:
+            return True
+
+    def close(self) -> None:
+        self.sock.close()
