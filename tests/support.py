@@ -85,12 +85,11 @@ class ServerFixture:
             assert self.proc is not None
             if self.proc.poll() is not None:
                 raise RuntimeError(f"pop3d exited with {self.proc.returncode}:\n{self.log()}")
-            with contextlib.suppress(OSError):
-                with socket.create_connection((HOST, self.port), timeout=1) as s:
-                    s.settimeout(5)
-                    if s.recv(512).startswith(b"+OK"):
-                        s.sendall(b"QUIT\r\n")
-                        return
+            with contextlib.suppress(OSError), socket.create_connection((HOST, self.port), timeout=1) as s:
+                s.settimeout(5)
+                if s.recv(512).startswith(b"+OK"):
+                    s.sendall(b"QUIT\r\n")
+                    return
             time.sleep(0.05)
         raise RuntimeError(f"pop3d did not start listening:\n{self.log()}")
 

@@ -44,7 +44,8 @@ def test_unknown_flag_is_refused_clearly():
         ("users: [{type: nosuch}]\n", "users[0].type", "must be one of"),
         ("users: [{type: virtual, file: u.yaml}]\nlisten: [3]\n", "listen[0]", "non-empty string"),
         ("users: [{type: virtual, file: u.yaml}]\ntimout: 5\n", "timout", "unknown setting"),
-        ("users: [{type: virtual, file: u.yaml}]\nlimits: {max_line: 10}\n", "limits.max_line", "at least 255"),
+        ("users: [{type: virtual, file: u.yaml}]\nlimits: {max_line: 10}\n", "limits.max_line",
+         "at least 255"),
         ("users: [{type: virtual, file: u.yaml}]\nmbox_format: weird\n", "mbox_format", "one of"),
         ("listen: [tcp:1]\n", "users", "no source"),
         ("users: [\n", "line", "not valid YAML"),
@@ -68,7 +69,8 @@ def test_missing_config_file(tmp_path):
 
 
 def test_bad_users_file_is_named(tmp_path):
-    path = write(tmp_path / "c.yaml", "users: [{type: virtual, file: u.yaml}]\nlisten: ['tcp:0:interface=127.0.0.1']\n")
+    path = write(tmp_path / "c.yaml",
+                 "users: [{type: virtual, file: u.yaml}]\nlisten: ['tcp:0:interface=127.0.0.1']\n")
     write(tmp_path / "u.yaml", "carol: {password: secret}\n")
     out = pop3d("-c", path)
     assert out.returncode == 2
