@@ -1,0 +1,156 @@
+"""The UID sidecar of an mbox: ``.<name>.pop3d-index`` next to the mbox.
+
+It records, for the file's inode and the byte range it describes, every
+message's offsets, wire size, seen flag, the SHA-256 of its raw region, and
+its UID.  Two jobs:
+
+* UIDs stay stable without ever writing into the mbox: a message keeps the
+  UID stored for its digest, even after other messages were deleted or the
+  file was rewritten by another program.  Without an index, UIDs are derived
+  from the digest (plus ``.2``, ``.3``... for identical copies), so losing the
+  index loses nothing in the usual case.
+* Re-opening a large mbox is fast: when the described prefix is unchanged,
+  only the bytes appended since are scanned.
+
+The file is only a cache of facts that can be recomputed: a damaged or
+foreign index is ignored, never trusted blindly (see :mod:`mbox_scan`).
+It is written atomically (temporary file, fsync, rename).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+VERSION = 1
+UID_HASH_CHARS = 24
+
+
+@dataclass(slots=True)
+class Entry:
+    """One message: region offsets (see :class:`mbox_format.Region`) and what we know."""
+
+    start: int
+    body: int
+    stop: int
+    end: int
+    size: int
+    seen: bool
+    digest: str
+    uid: str
+
+    def to_row(self) -> list[object]:
+        return [self.start, self.body, self.stop, self.end, self.size, int(self.seen), self.digest, self.uid]
+
+    @classmethod
+    def from_row(cls, row: list[object]) -> Entry:
+        start, body, stop, end, size, seen, digest, uid = row
+        ints = (start, body, stop, end, size)
+        if not all(type(v) is int for v in ints) or not isinstance(digest, str) or not isinstance(uid, str):
+            raise ValueError("bad index row")
+        if not (0 <= start <= body <= stop <= end) or not valid_uid(uid):  # type: ignore[operator]
+            raise ValueError("bad index row")
+        return cls(start, body, stop, end, size, bool(seen), digest, uid)  # type: ignore[arg-type]
+
+
+@dataclass(slots=True)
+class Index:
+    """What the sidecar says about bytes ``[0, covered)`` of one mbox inode."""
+
+    dev: int
+    ino: int
+    fmt: str
+    covered: int
+    size: int  # file size when written
+    mtime_ns: int  # file mtime when written
+    entries: list[Entry] = field(default_factory=list)
+
+
+def valid_uid(uid: str) -> bool:
+    return 0 < len(uid) <= 70 and all(0x21 <= ord(c) <= 0x7E for c in uid)
+
+
+def load(path: str) -> Index | None:
+    """Read an index; None when it is missing, unreadable or malformed."""
+    try:
+        with open(path, "rb") as f:
+            doc = json.loads(f.read())
+        if doc.get("version") != VERSION:
+            return None
+        index = Index(int(doc["dev"]), int(doc["ino"]), str(doc["fmt"]), int(doc["covered"]),
+                      int(doc["size"]), int(doc["mtime_ns"]),
+                      [Entry.from_row(row) for row in doc["messages"]])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    ends = [e.end for e in index.entries]
+    if any(a.end > b.start for a, b in zip(index.entries, index.entries[1:], strict=False)) \
+            or (ends and ends[-1] > index.covered):
+        return None
+    return index
+
+
+def save(path: str, index: Index) -> None:
+    """Write ``index`` atomically; an OSError leaves the old file in place."""
+    doc = {
+        "version": VERSION, "dev": index.dev, "ino": index.ino, "fmt": index.fmt,
+        "covered": index.covered, "size": index.size, "mtime_ns": index.mtime_ns,
+        "messages": [e.to_row() for e in index.entries],
+    }
+    data = json.dumps(doc, separators=(",", ":")).encode()
+    tmp = f"{path}.tmp{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def assign_uids(digests: Iterable[str], pool: dict[str, list[str]], taken: set[str]) -> list[str]:
+    """UIDs for messages with ``digests``, reusing ``pool`` (digest -> stored UIDs, in order).
+
+    ``taken`` holds UIDs already used by other messages of the maildrop; it is
+    updated.  Messages without a stored UID get ``digest[:24]``, or with a
+    ``.N`` suffix when that is taken (identical copies), so that the result
+    is the same whether or not an index existed.
+    """
+    digests = list(digests)
+    uids: list[str | None] = []
+    for digest in digests:
+        stored = pool.get(digest)
+        uid = None
+        while stored:
+            candidate = stored.pop(0)
+            if candidate not in taken:
+                uid = candidate
+                taken.add(uid)
+                break
+        uids.append(uid)
+    for i, digest in enumerate(digests):
+        if uids[i] is None:
+            base = digest[:UID_HASH_CHARS]
+            uid, n = base, 1
+            while uid in taken:
+                n += 1
+                uid = f"{base}.{n}"
+            taken.add(uid)
+            uids[i] = uid
+    return [u for u in uids if u is not None]
+
+
+def uid_pool(entries: Iterable[Entry]) -> dict[str, list[str]]:
+    pool: dict[str, list[str]] = {}
+    for e in entries:
+        pool.setdefault(e.digest, []).append(e.uid)
+    return pool
