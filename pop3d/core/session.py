@@ -82,7 +82,11 @@ class Session:
 
     def line_too_long(self) -> list[Action]:
         """The client sent a line over the length limit; it was discarded."""
-        self.continuation = None
+        handler, self.continuation = self.continuation, None
+        on_long_line = getattr(handler, "line_too_long", None)
+        if on_long_line is not None:
+            # Multi-line data (XTND XMIT) reads on to its end, never as commands.
+            return self._run(on_long_line)
         return self._invalid("line too long")
 
     def login_succeeded(
@@ -124,6 +128,12 @@ class Session:
             reply = self.sign_off()
         return [Send(reply), Close()]
 
+    def submission_finished(self, error: str | None = None, code: str | None = None) -> list[Action]:
+        """XTND XMIT is over: the submission command took the message, or ``error``."""
+        if error is not None:
+            return [Send(responses.err(error, code))]
+        return [Send(responses.ok("message submitted"))]
+
     def tls_started(self) -> None:
         self.tls_active = True
 
@@ -149,7 +159,9 @@ class Session:
         text = arg.strip()
         if not text.isdigit():
             raise CommandError("invalid message number", invalid=True)
-        number = int(text)
+        # int() refuses over 4300 digits, which max_line allows: so many digits are out of range.
+        digits = text.lstrip(b"0") or b"0"
+        number = int(digits) if len(digits) <= 18 else 0
         if not 1 <= number <= len(self.messages):
             raise CommandError(f"no such message, only {len(self.messages)} in maildrop")
         index = number - 1
