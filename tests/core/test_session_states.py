@@ -72,10 +72,6 @@ MATRIX: dict[str, dict[State, object]] = {
     "NOOP": {AUTHZ: None, TRANS: b"+OK\r\n"},
     "RSET": {AUTHZ: None, TRANS: b"+OK maildrop has 2 messages (300 octets)\r\n"},
     "LAST": {AUTHZ: None, TRANS: b"+OK 0\r\n"},
-    # Not implemented by the core (yet): unknown in every state.
-    "STLS": {AUTHZ: b"-ERR unknown command\r\n", TRANS: b"-ERR unknown command\r\n"},
-    "AUTH PLAIN": {AUTHZ: b"-ERR unknown command\r\n", TRANS: b"-ERR unknown command\r\n"},
-    "XTND XMIT": {AUTHZ: b"-ERR unknown command\r\n", TRANS: b"-ERR unknown command\r\n"},
     "HELO": {AUTHZ: b"-ERR unknown command\r\n", TRANS: b"-ERR unknown command\r\n"},
     "": {AUTHZ: b"-ERR unknown command\r\n", TRANS: b"-ERR unknown command\r\n"},
     " STAT": {AUTHZ: b"-ERR unknown command\r\n", TRANS: b"-ERR unknown command\r\n"},
