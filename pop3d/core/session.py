@@ -82,6 +82,8 @@ class Session:
 
     def line_too_long(self) -> list[Action]:
         """The client sent a line over the length limit; it was discarded."""
+        if self.busy or self.closed:
+            raise ProtocolStateError(f"line received in {self.state.value}")
         handler, self.continuation = self.continuation, None
         on_long_line = getattr(handler, "line_too_long", None)
         if on_long_line is not None:

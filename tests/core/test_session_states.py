@@ -272,3 +272,14 @@ def test_continuation_takes_the_next_raw_line_once():
     assert seen == [b"QUIT"]
     assert not s.closed
     assert s.receive_line(b"QUIT")[-1] == Close()
+
+
+@pytest.mark.parametrize("state", [State.AUTHENTICATING, State.UPDATE, State.CLOSED])
+def test_line_too_long_while_busy_or_closed_is_refused_not_answered_out_of_turn(state):
+    # It used to answer "-ERR line too long" before the pending login/commit verdict,
+    # or after Close; an over-long line is a line and waits like any other.
+    s = in_state(state)
+    with pytest.raises(ProtocolStateError):
+        s.line_too_long()
+    assert s.state is state
+    assert s.bad_commands == 0
