@@ -35,9 +35,13 @@ class MessageProducer:
     def resumeProducing(self) -> None:  # noqa: N802 (Twisted's name)
         if self._done:
             return
-        data = self._pending
+        # Gather up to a chunk (or the whole of a small message, terminator
+        # included) into one write: separate small writes for the status,
+        # body and "." would each cost a TCP segment and round trip.
+        parts = [self._pending]
+        size = len(self._pending)
         self._pending = b""
-        while not data and not self._done:
+        while size < CHUNK and not self._done:
             chunk = self.reader.read(CHUNK)
             if chunk:
                 data = self.encoder.feed(chunk)
@@ -47,8 +51,10 @@ class MessageProducer:
             else:
                 data = self.encoder.finish()
                 self._finish()
-        if data:
-            self.consumer.write(data)
+            parts.append(data)
+            size += len(data)
+        if size:
+            self.consumer.write(b"".join(parts))
         if callable(self.on_progress):
             self.on_progress()
         if self._done:
