@@ -91,7 +91,7 @@ def expected_lines(stream: bytes) -> list[object]:
     return out
 
 
-@settings(max_examples=300)
+@settings(max_examples=150)
 @given(st.lists(st.tuples(line_content, st.sampled_from([b"\n", b"\r\n"]))), line_content, st.data())
 def test_random_lines_random_splits(lines, tail, data):
     stream = b"".join(content + end for content, end in lines) + tail

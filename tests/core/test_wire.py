@@ -118,14 +118,14 @@ messages = st.one_of(
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=150)
 @given(messages, st.data())
 def test_encoding_round_trip_any_split(message, data):
     cuts = data.draw(st.lists(st.integers(0, len(message)), max_size=10))
     assert decode_wire(encode(message, cuts)) == normalised_lines(message)
 
 
-@settings(max_examples=300)
+@settings(max_examples=150)
 @given(messages, st.data())
 def test_size_equals_unstuffed_wire_octets_any_split(message, data):
     cuts = data.draw(st.lists(st.integers(0, len(message)), max_size=10))
@@ -138,7 +138,7 @@ def test_size_equals_unstuffed_wire_octets_any_split(message, data):
     assert sizer.lines == len(lines)
 
 
-@settings(max_examples=300)
+@settings(max_examples=150)
 @given(messages, st.integers(0, 8), st.data())
 def test_top_round_trip_any_split(message, n, data):
     cuts = data.draw(st.lists(st.integers(0, len(message)), max_size=10))
