@@ -23,6 +23,8 @@ from passlib.hash import sha512_crypt
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOST = "127.0.0.1"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+#: Seconds a failed login waits in test servers (the default of 2 s would slow the suite).
+TEST_FAILURE_DELAY = 0.05
 
 
 def free_port() -> int:
@@ -127,6 +129,9 @@ def write_config(workdir: str, users: dict[str, dict[str, str]], port: int,
         "listen": [f"tcp:{port}:interface={HOST}"],
         "maildrop": f"mbox:{workdir}/%u.mbox",
         "users": [{"type": "virtual", "file": users_file}],
+        # Failed logins wait 2 s by default; keep deliberate failures in tests quick
+        # (a test that measures the delay passes its own ``auth`` section).
+        "auth": {"failure_delay": TEST_FAILURE_DELAY, "max_failure_delay": TEST_FAILURE_DELAY},
     }
     config.update(extra or {})
     path = os.path.join(workdir, "pop3d.yaml")

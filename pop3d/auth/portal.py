@@ -16,6 +16,7 @@ from twisted.internet import defer, threads
 from zope.interface import Interface, implementer
 
 from pop3d.auth.directory import UserDirectory
+from pop3d.auth.privileges import maildrop_opener
 from pop3d.auth.records import UserRecord
 from pop3d.maildrop import Maildrop, open_maildrop
 
@@ -64,21 +65,25 @@ class SharedSecretChecker:
 
     def requestAvatarId(self, credentials: Any) -> defer.Deferred[bytes]:  # noqa: N802
         name = credentials.username.decode("utf-8")
-        source, record = self.directory.find(name)
-        secret = source.apop_secret(record) if source and record else None
-        # Check even without a secret, so unknown users cost the same.
-        ok = credentials.checkPassword(secret if secret is not None else b"\0unknown")
-        if secret is None or not ok:
-            return defer.fail(error.UnauthorizedLogin("invalid user name or password"))
-        return defer.succeed(name.encode("utf-8"))
+        def check() -> bytes:
+            secret = self.directory.apop_secret(name)  # file and NSS look-ups: in a thread
+            # Check even without a secret, so unknown users cost the same.
+            ok = credentials.checkPassword(secret if secret is not None else b"\0unknown")
+            if secret is None or not ok:
+                raise error.UnauthorizedLogin("invalid user name or password")
+            return name.encode("utf-8")
+
+        return threads.deferToThread(check)
 
 
 @implementer(IRealm)
 class MaildropRealm:
     """Opens (and locks) the user's maildrop in a worker thread."""
 
-    def __init__(self, directory: UserDirectory) -> None:
+    def __init__(self, directory: UserDirectory, switch_user: bool = False) -> None:
         self.directory = directory
+        #: One process per connection (inetd): become the UNIX user before opening.
+        self.switch_user = switch_user
 
     def requestAvatar(self, avatar_id: bytes, mind: object, *interfaces: Any):  # noqa: N802
         if IMaildrop not in interfaces:
@@ -86,7 +91,7 @@ class MaildropRealm:
         _, record = self.directory.find(avatar_id.decode("utf-8"))
         if record is None:
             return defer.fail(error.UnauthorizedLogin("user vanished"))
-        d = threads.deferToThread(open_maildrop, record.location)
+        d = threads.deferToThread(maildrop_opener(record, open_maildrop, self.switch_user), record.location)
 
         def opened(maildrop: Maildrop) -> tuple[Any, LoggedIn, Any]:
             return IMaildrop, LoggedIn(record, maildrop), maildrop.close
@@ -94,5 +99,6 @@ class MaildropRealm:
         return d.addCallback(opened)
 
 
-def build_portal(directory: UserDirectory) -> Portal:
-    return Portal(MaildropRealm(directory), [DirectoryChecker(directory), SharedSecretChecker(directory)])
+def build_portal(directory: UserDirectory, switch_user: bool = False) -> Portal:
+    checkers = [DirectoryChecker(directory), SharedSecretChecker(directory)]
+    return Portal(MaildropRealm(directory, switch_user), checkers)

@@ -29,3 +29,7 @@ class UserSource(Protocol):
 
     def apop_secret(self, record: UserRecord) -> bytes | None:
         """The shared secret for APOP/CRAM-MD5, if this user has one."""
+
+
+class SourceUnavailable(Exception):
+    """A source of users cannot answer now (file unreadable, service down): ``[SYS/TEMP]``."""

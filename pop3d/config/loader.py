@@ -10,13 +10,14 @@ import socket
 
 import yaml
 
+from pop3d.config.auth import load_auth, load_run_as
 from pop3d.config.errors import ConfigError
 from pop3d.config.model import Config, DemoSeed, Limits, UserSourceConfig
 from pop3d.config.reader import Section
 from pop3d.maildrop.location import parse_template
 
 DEFAULT_LISTEN = ("tcp:110", "ssl:995")
-USER_SOURCE_TYPES = ("virtual",)
+USER_SOURCE_TYPES = ("virtual", "unix")
 
 
 def read_yaml(path: str) -> object:
@@ -53,9 +54,10 @@ def load_user_source(section: Section) -> UserSourceConfig:
     kind = section.str("type", choices=USER_SOURCE_TYPES)
     source = UserSourceConfig(
         type=kind,
-        file=section.path_("file"),
+        file=section.path_("file") if kind == "virtual" else None,
         maildrop=template(section, "maildrop"),
-        options={"allow_plaintext": section.bool("allow_plaintext", False)},
+        options=({"allow_plaintext": section.bool("allow_plaintext", False)} if kind == "virtual"
+                 else {"min_uid": section.int("min_uid", 1000, minimum=0)}),
     )
     section.finish()
     return source
@@ -93,6 +95,8 @@ def load_config(path: str) -> Config:
         users=users,
         limits=load_limits(top.section("limits")),
         demo=demo,
+        auth=load_auth(top.section("auth")),
+        run_as=load_run_as(top.section("run_as")),
     )
     top.finish()
     return config

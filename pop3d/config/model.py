@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pop3d.config.auth import AuthConfig, RunAs
+
 
 @dataclass(frozen=True)
 class UserSourceConfig:
@@ -52,3 +54,7 @@ class Config:
     users: tuple[UserSourceConfig, ...]
     limits: Limits
     demo: DemoSeed | None = None
+    #: Failure delays, trusted networks, the APOP database (see pop3d.config.auth).
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    #: Standalone: the user and groups to run as once the ports are bound.
+    run_as: RunAs | None = None

@@ -15,6 +15,7 @@ from pop3d.auth.portal import build_portal
 from pop3d.config.model import Config, DemoSeed
 from pop3d.server.context import ServerContext, base_policy
 from pop3d.server.protocol import POP3Factory
+from pop3d.server.throttle import FailureThrottle
 
 log = Logger()
 
@@ -26,9 +27,11 @@ def seed_demo(demo: DemoSeed) -> None:
     shutil.copytree(demo.source, demo.workdir, symlinks=True)
 
 
-def build_context(config: Config) -> ServerContext:
+def build_context(config: Config, switch_user: bool = False) -> ServerContext:
+    """``switch_user``: one process per connection (inetd), run as the UNIX user once logged in."""
     directory = build_directory(config)
-    return ServerContext(config=config, portal=build_portal(directory), policy=base_policy(config))
+    return ServerContext(config=config, portal=build_portal(directory, switch_user),
+                         policy=base_policy(config), throttle=FailureThrottle(config.auth))
 
 
 @defer.inlineCallbacks

@@ -8,6 +8,7 @@ from twisted.cred.portal import Portal
 
 from pop3d.config.model import Config
 from pop3d.core.policy import SessionPolicy
+from pop3d.server.throttle import FailureThrottle
 
 
 @dataclass
@@ -17,6 +18,8 @@ class ServerContext:
     policy: SessionPolicy
     #: Connections now open (for limits and graceful shutdown).
     connections: set[object] = field(default_factory=set)
+    #: Delays the answer to failed logins (None: answer at once).
+    throttle: FailureThrottle | None = None
 
     def policy_for(self, *, tls_active: bool, peer_host: str | None) -> SessionPolicy:
         """The session policy for one connection."""
@@ -29,4 +32,11 @@ def base_policy(config: Config) -> SessionPolicy:
         hostname=config.hostname,
         max_bad_commands=limits.max_bad_commands,
         max_auth_failures=limits.max_auth_failures,
+        sasl_mechanisms=sasl_mechanisms(config),
+        apop_requires_tls=config.auth.apop_requires_tls,
     )
+
+
+def sasl_mechanisms(config: Config) -> tuple[str, ...]:
+    """PLAIN and LOGIN always; CRAM-MD5 when a mailauth database holds secrets for it."""
+    return ("PLAIN", "LOGIN") + (("CRAM-MD5",) if config.auth.apop_database else ())

@@ -7,15 +7,18 @@ transfer is busy), and carries out the actions the session returns.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 
 from twisted.cred import error as cred_error
 from twisted.internet import defer, protocol, threads
+from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 
 from pop3d.auth.portal import IMaildrop, LoggedIn
+from pop3d.auth.records import SourceUnavailable
 from pop3d.core import responses
 from pop3d.core.actions import Action, Authenticate, Close, Commit, Send, SendMessage, StartTLS
 from pop3d.core.challenge import make_challenge
@@ -42,6 +45,9 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
         self.transfer: MessageProducer | None = None
         self.closing = False
         self.paused = False
+        #: When the credentials being checked arrived, and a refusal held back (failure delay).
+        self.auth_started = 0.0
+        self.held_refusal: IDelayedCall | None = None
 
     # -- connection life ---------------------------------------------------
 
@@ -60,6 +66,8 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:  # noqa: N802
         self.setTimeout(None)
         self.context.connections.discard(self)
+        if self.held_refusal is not None and self.held_refusal.active():
+            self.held_refusal.cancel()
         self.closing = True
         self.queue.clear()
         # A dropped connection commits nothing: just release the lock.
@@ -150,6 +158,7 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
         d.addBoth(done)
 
     def authenticate(self, action: Authenticate) -> None:
+        self.auth_started = time.monotonic()
         d = self.context.portal.login(action.credentials, None, IMaildrop)
         d.addCallbacks(self.login_succeeded, self.login_failed)
         d.addErrback(self.unexpected)
@@ -170,7 +179,11 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
             return
         assert self.session is not None
         if failure.check(cred_error.UnauthorizedLogin, cred_error.UnhandledCredentials):
-            actions = self.session.login_failed("invalid user name or password", responses.AUTH)
+            self.refuse_after_delay()
+            return
+        if failure.check(SourceUnavailable):
+            log.warn("user database unavailable: {exc}", exc=failure.value)
+            actions = self.session.login_failed("cannot check passwords now, try later", responses.SYS_TEMP)
         elif failure.check(MaildropBusy):
             actions = self.session.login_failed("maildrop is locked by another session", responses.IN_USE)
         elif failure.check(MaildropError):
@@ -180,6 +193,25 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
             log.failure("login failed unexpectedly", failure)
             actions = self.session.login_failed("temporary failure, try later", responses.SYS_TEMP)
         self.perform(actions)
+        self.pump()
+
+    def refuse_after_delay(self) -> None:
+        """Answer bad credentials only once the failure delay is over, blocking no one."""
+        throttle = self.context.throttle
+        wait = 0.0
+        if throttle is not None:
+            peer = getattr(self.transport.getPeer(), "host", None)
+            wait = throttle.record_failure(peer) - (time.monotonic() - self.auth_started)
+        if wait > 0:
+            self.held_refusal = self.callLater(wait, self.refuse_now)
+        else:
+            self.refuse_now()
+
+    def refuse_now(self) -> None:
+        self.held_refusal = None
+        if self.closing or self.session is None:
+            return
+        self.perform(self.session.login_failed("invalid user name or password", responses.AUTH))
         self.pump()
 
     def commit(self, action: Commit) -> None:

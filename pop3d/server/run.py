@@ -7,6 +7,7 @@ import sys
 
 from twisted.logger import globalLogBeginner, textFileLogObserver
 
+from pop3d.auth.privileges import PrivilegeError, drop_privileges
 from pop3d.config.errors import ConfigError
 from pop3d.config.model import Config
 from pop3d.server.app import build_context, listen, seed_demo
@@ -28,9 +29,22 @@ def run_standalone(config: Config, args: argparse.Namespace) -> int:
     def failed(failure):  # type: ignore[no-untyped-def]
         print(f"pop3d: cannot listen: {failure.getErrorMessage()}", file=sys.stderr)
         status["code"] = 1
-        reactor.stop()
+        reactor.callWhenRunning(reactor.stop)  # listen() may fail before the reactor runs
+
+    def bound(ports):  # type: ignore[no-untyped-def]
+        """The ports are bound: give up root for the configured ``run_as`` identity."""
+        if config.run_as is not None:
+            try:
+                drop_privileges(config.run_as.user, config.run_as.group, config.run_as.groups)
+            except (PrivilegeError, OSError) as exc:
+                print(f"pop3d: cannot drop privileges: {exc}", file=sys.stderr)
+                status["code"] = 1
+                for port in ports:  # never serve as root by mistake
+                    port.stopListening()
+                reactor.callWhenRunning(reactor.stop)
+        return ports
 
     d = listen(reactor, context, config.listen)
-    d.addErrback(failed)
+    d.addCallbacks(bound, failed)
     reactor.run()
     return status["code"]

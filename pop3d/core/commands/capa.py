@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from pop3d.core import responses
 from pop3d.core.actions import Action, Send
+from pop3d.core.commands.sasl import offered_mechanisms
 from pop3d.core.registry import command
 from pop3d.core.states import State
 
@@ -22,7 +23,7 @@ def capabilities(session: Session) -> list[str]:
         caps.insert(1, "USER")
     if in_authz and p.stls_available and not session.tls_active:
         caps.append("STLS")
-    mechanisms = [m for m in p.sasl_mechanisms if plaintext or m not in p.plaintext_mechanisms]
+    mechanisms = offered_mechanisms(session)
     if in_authz and mechanisms:
         caps.append("SASL " + " ".join(mechanisms))
     delay = p.login_delay if in_authz else session.user_login_delay

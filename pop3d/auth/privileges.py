@@ -1,0 +1,123 @@
+"""Giving up root: once for a standalone server, per user for one-process-per-connection.
+
+Standalone, the server binds its ports as root, then :func:`drop_privileges`
+to the configured ``run_as`` user and groups (for example ``mail``, which
+may read and write /var/mail).  Started by inetd, one process serves one
+connection and :func:`become_user` switches it to the authenticated UNIX
+user before the maildrop is opened, as classic pop3d does; the realm does
+this when built with ``switch_user=True`` (see :func:`maildrop_opener`).
+
+Either way a maildrop of a UNIX user is opened only if that user owns it, so
+the server never reads a file with more rights than the mailbox's owner has.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import stat
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from pop3d.auth.records import UserRecord
+from pop3d.maildrop import Location, Maildrop, MaildropError
+
+
+class PrivilegeError(Exception):
+    """The process cannot take on the requested identity."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str
+    uid: int
+    gid: int
+    groups: tuple[int, ...]
+
+
+def resolve(user: str, group: str | None = None, groups: Sequence[str] = ()) -> Identity:
+    """Look up a user and groups by name (or number); ``group`` defaults to the user's own."""
+    try:
+        pw = pwd.getpwnam(user) if not user.isdigit() else pwd.getpwuid(int(user))
+    except KeyError:
+        raise PrivilegeError(f"no such user: {user}") from None
+    gids = [_gid(name) for name in ([group] if group else [])]
+    gid = gids[0] if gids else pw.pw_gid
+    extra = tuple(dict.fromkeys(_gid(name) for name in groups))
+    return Identity(pw.pw_name, pw.pw_uid, gid, extra)
+
+
+def _gid(name: str) -> int:
+    try:
+        return int(name) if name.isdigit() else grp.getgrnam(name).gr_gid
+    except KeyError:
+        raise PrivilegeError(f"no such group: {name}") from None
+
+
+def switch_to(identity: Identity) -> None:
+    """Become ``identity`` for good: real, effective and saved ids, and only its groups."""
+    if (os.getresuid(), os.getresgid()) == ((identity.uid,) * 3, (identity.gid,) * 3):
+        return
+    if os.geteuid() != 0:
+        raise PrivilegeError(f"cannot switch to user {identity.name}: not running as root")
+    os.setgroups(list(dict.fromkeys((identity.gid, *identity.groups))))
+    os.setresgid(identity.gid, identity.gid, identity.gid)
+    os.setresuid(identity.uid, identity.uid, identity.uid)
+    if identity.uid != 0:
+        try:
+            os.setuid(0)
+        except PermissionError:
+            return
+        raise PrivilegeError("could regain root after dropping privileges")
+
+
+def drop_privileges(user: str, group: str | None = None, groups: Sequence[str] = ()) -> Identity:
+    """Standalone mode, after binding: run as ``user``:``group`` with ``groups`` from now on."""
+    identity = resolve(user, group, groups)
+    switch_to(identity)
+    return identity
+
+
+def become_user(record: UserRecord) -> None:
+    """Per-connection mode: become the authenticated UNIX user, with its login groups."""
+    if record.uid is None or record.gid is None:
+        raise MaildropError(f"{record.name} is not a UNIX account; cannot switch to it")
+    if record.uid == 0:
+        raise MaildropError("refusing to serve root's maildrop")
+    if os.geteuid() != 0 and os.geteuid() != record.uid:
+        raise MaildropError("this process already serves another user")
+    groups = tuple(os.getgrouplist(record.name, record.gid)) if os.geteuid() == 0 else ()
+    try:
+        switch_to(Identity(record.name, record.uid, record.gid, groups))
+    except (OSError, PrivilegeError) as exc:
+        raise MaildropError(f"cannot switch to user {record.name}: {exc}") from None
+
+
+def check_owner(record: UserRecord, location: Location) -> None:
+    """Refuse a UNIX user's maildrop that the user does not own (or that is a symlink)."""
+    if record.uid is None or os.geteuid() == record.uid:
+        return  # virtual users have no owner; as the user, the kernel checks for us
+    try:
+        st = os.lstat(location.path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise MaildropError(f"cannot examine {location.path}: {exc.strerror}") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise MaildropError(f"{location.path} is a symbolic link; not opened for {record.name}")
+    if st.st_uid != record.uid:
+        raise MaildropError(f"{location.path} is not owned by {record.name}; not opened")
+
+
+def maildrop_opener(record: UserRecord, open_maildrop: Callable[[Location], Maildrop],
+                    switch_user: bool) -> Callable[[Location], Maildrop]:
+    """Wrap ``open_maildrop`` so it runs as the maildrop's owner (or checks it) first."""
+
+    def open_as_owner(location: Location) -> Maildrop:
+        if switch_user and record.uid is not None:
+            become_user(record)
+        check_owner(record, location)
+        return open_maildrop(location)
+
+    return open_as_owner
