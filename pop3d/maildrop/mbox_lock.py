@@ -95,7 +95,14 @@ class MailboxLock:
                                 "(the server needs write access there, e.g. group mail)") from exc
         try:
             try:
-                os.write(fd, f"{os.getpid()}\n".encode())
+                try:
+                    os.write(fd, f"{os.getpid()}\n".encode())
+                except OSError as exc:
+                    # A full disk or quota: the lock is still good without the
+                    # pid (then judged stale by age alone), and a user whose
+                    # spool is full most needs to log in and delete mail.
+                    if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                        raise
                 ino = os.fstat(fd).st_ino
             finally:
                 os.close(fd)

@@ -74,10 +74,13 @@ def test_mbox_commit_on_full_disk_keeps_every_message(make_server, tmp_path):
         with open(path, "rb") as f:
             before = f.read()
         # Fill the rest of the file system so the recovery journal cannot be written.
-        with open(os.path.join(spool, "filler"), "wb") as f, contextlib.suppress(OSError):
-            while True:
-                f.write(b"x" * 4096)
-                f.flush()
+        fd = os.open(os.path.join(spool, "filler"), os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            with contextlib.suppress(OSError):
+                while True:
+                    os.write(fd, b"x" * 4096)
+        finally:
+            os.close(fd)
         server = make_server({"u": {"password": "pw", "maildrop": f"mbox:{path}"}})
         reply = delete_and_quit(server.port, "u", [1, 2])
         assert reply.startswith(b"-ERR [SYS/TEMP]")
