@@ -55,8 +55,7 @@ class MaildirName:
         return (int(match.group()) if match else int(mtime), self.unique)
 
 
-def _valid_uid(uid: bytes) -> bool:
-    return 1 <= len(uid) <= UID_MAX and all(0x21 <= b <= 0x7E for b in uid)
+_VALID_UID = re.compile(rf"[\x21-\x7e]{{1,{UID_MAX}}}")
 
 
 def _hashed_uid(unique: str, attempt: int) -> str:
@@ -82,7 +81,7 @@ def assign_uids(uniques: Iterable[str]) -> list[str]:
     result = []
     for unique in uniques:
         base = uid_base(unique)
-        uid = base if _valid_uid(os.fsencode(base)) else _hashed_uid(unique, 0)
+        uid = base if _VALID_UID.fullmatch(base) else _hashed_uid(unique, 0)
         attempt = 0
         while uid in used:
             attempt += 1

@@ -20,8 +20,8 @@ treated as empty, and a failure to write it is ignored.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable
-from typing import BinaryIO
 
 from pop3d.core.wire import WireSizer
 from pop3d.maildrop.maildir_fs import write_atomic
@@ -30,6 +30,7 @@ from pop3d.maildrop.maildir_names import MaildirName
 CACHE_NAME = "pop3d-sizes"
 _HEADER = b"pop3d-sizes 1\n"
 _CHUNK = 64 * 1024
+_FS_ENCODING = sys.getfilesystemencoding()
 
 class SizeCache:
     """unique name -> (file size, mtime ns, wire size), loaded and saved as one file."""
@@ -74,47 +75,50 @@ class SizeCache:
 def _parse(data: bytes) -> dict[str, tuple[int, int, int]]:
     if not data.startswith(_HEADER):
         return {}
+    # File names are bytes; decode them as os.fsdecode does, all at once.
+    text = data[len(_HEADER):].decode(_FS_ENCODING, "surrogateescape")
     entries = {}
-    for line in data[len(_HEADER):].split(b"\n"):
-        fields = line.split(b" ", 3)
+    for line in text.split("\n"):
+        fields = line.split(" ", 3)
         if len(fields) != 4:
             continue
         try:
-            wire, size, mtime = int(fields[0]), int(fields[1]), int(fields[2])
+            entries[fields[3]] = (int(fields[1]), int(fields[2]), int(fields[0]))
         except ValueError:
             continue
-        entries[os.fsdecode(fields[3])] = (size, mtime, wire)
     return entries
 
 
 def _format(entries: dict[str, tuple[int, int, int]]) -> bytes:
-    lines = [_HEADER]
-    for unique, (size, mtime, wire) in entries.items():
-        name = os.fsencode(unique)
-        if b"\n" not in name:  # cannot be stored on one line: measured every time
-            lines.append(b"%d %d %d %s\n" % (wire, size, mtime, name))
-    return b"".join(lines)
+    lines = [
+        f"{wire} {size} {mtime} {unique}\n"
+        for unique, (size, mtime, wire) in entries.items()
+        if "\n" not in unique  # cannot be stored on one line: measured every time
+    ]
+    return _HEADER + "".join(lines).encode(_FS_ENCODING, "surrogateescape")
 
 
-def _trusted_virtual_size(f: BinaryIO, name: MaildirName, file_size: int) -> int | None:
+def _trusted_virtual_size(fd: int, name: MaildirName, file_size: int) -> int | None:
     """The ``,W=`` size if it describes this file and agrees with our rule, else None."""
     fields = name.size_fields()
     virtual = fields.get("W")
     if virtual is None or fields.get("S", file_size) != file_size or virtual < file_size:
         return None
-    ends_in_lf = os.pread(f.fileno(), 1, file_size - 1) == b"\n"
+    ends_in_lf = os.pread(fd, 1, file_size - 1) == b"\n"
     return virtual if ends_in_lf else None
 
 
-def measure(f: BinaryIO, name: MaildirName, file_size: int) -> int:
-    """Wire size of the open message file ``f`` of ``file_size`` bytes."""
+def measure(fd: int, name: MaildirName, file_size: int) -> int:
+    """Wire size of the message open as ``fd`` (at offset 0), ``file_size`` bytes long.
+
+    Reads until end of file, so a file still growing is measured as read.
+    """
     if file_size == 0:
         return 0
-    virtual = _trusted_virtual_size(f, name, file_size)
+    virtual = _trusted_virtual_size(fd, name, file_size)
     if virtual is not None:
         return virtual
     sizer = WireSizer()
-    f.seek(0)
-    while chunk := f.read(_CHUNK):
+    while chunk := os.read(fd, _CHUNK):
         sizer.feed(chunk)
     return sizer.finish()

@@ -209,3 +209,17 @@ def test_server_killed_during_commit(root, crash_at, expected):
     assert len(files(root, "tmp")) == 3  # the crash left trash behind
     assert uids(root) == expected
     assert files(root, "tmp") == []
+
+
+def test_message_with_a_name_too_long_for_a_trash_prefix_is_deleted(root):
+    long_unique = "6." + "x" * 245
+    deliver(root, long_unique, subdir="cur", flags="S")
+    commit(root, deleted={5})
+    assert uids(root) == ["1.m", "2.m", "3.m", "4.m", "5.m"]
+
+
+def test_restored_long_name_keeps_its_flags(root):
+    (root / "tmp" / (TRASH_PREFIX + "pop3d-long-abc:2,FS")).write_bytes(b"kept\n")
+    with opened(root) as maildrop:
+        assert [m.seen for m in maildrop.messages()][-1] is True
+    assert "pop3d-long-abc:2,FS" in files(root, "cur")

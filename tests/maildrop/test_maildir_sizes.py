@@ -193,3 +193,11 @@ def test_unwritable_cache_does_not_fail_the_open(tmp_path):
     deliver(root, "1.a", b"abc\n")
     (root / CACHE_NAME).mkdir()  # rename over a directory fails
     assert listed_sizes(root) == [5]
+
+
+def test_many_cache_misses_are_measured_in_parallel_correctly(tmp_path):
+    root = make_maildir(tmp_path)
+    bodies = [b"line\n" * (i % 7) + b"x" * (i % 3) for i in range(300)]
+    for i, body in enumerate(bodies):
+        deliver(root, f"{1000 + i}.many", body)
+    assert listed_sizes(root) == [wire_size([body]) for body in bodies]
