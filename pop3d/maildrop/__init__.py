@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pop3d.maildrop.base import (
     CommitError,
     EmptyMaildrop,
@@ -13,18 +15,33 @@ from pop3d.maildrop.base import (
 from pop3d.maildrop.location import Location
 
 __all__ = [
+    "DEFAULT_OPTIONS",
     "CommitError",
     "EmptyMaildrop",
     "Location",
     "Maildrop",
     "MaildropBusy",
     "MaildropError",
+    "MaildropOptions",
     "MessageReader",
     "open_maildrop",
 ]
 
 
-def open_maildrop(location: Location) -> Maildrop:
+@dataclass(frozen=True)
+class MaildropOptions:
+    """Site settings that apply to every maildrop of a kind."""
+
+    #: How ``>From `` quoting is undone in mbox files: "mboxrd" or "mboxo".
+    mbox_format: str = "mboxrd"
+    #: Seconds to wait for an mbox's locks held by an MTA or MUA.
+    lock_timeout: float = 10.0
+
+
+DEFAULT_OPTIONS = MaildropOptions()
+
+
+def open_maildrop(location: Location, options: MaildropOptions = DEFAULT_OPTIONS) -> Maildrop:
     """Open and lock the maildrop at ``location`` (blocking I/O: call from a thread)."""
     if location.kind == "maildir":
         from pop3d.maildrop.maildir import MaildirMaildrop
@@ -33,5 +50,5 @@ def open_maildrop(location: Location) -> Maildrop:
     if location.kind == "mbox":
         from pop3d.maildrop.mbox import MboxMaildrop
 
-        return MboxMaildrop.open(location.path)
+        return MboxMaildrop.open(location.path, fmt=options.mbox_format, lock_timeout=options.lock_timeout)
     raise MaildropError(f"unknown maildrop kind {location.kind!r}")

@@ -284,3 +284,14 @@ def test_retr_is_byte_for_byte_what_is_on_disk(make_server, tmp_path):
         assert wire == crlf(m)
         assert status == f"+OK {len(wire)} octets".encode()
     c.cmd("QUIT")
+
+
+@pytest.mark.parametrize(("fmt", "expected"), [("mboxrd", b">From twice"), ("mboxo", b">>From twice")])
+def test_mbox_format_setting_decides_unquoting(make_server, tmp_path, fmt, expected):
+    path = str(tmp_path / "q.mbox")
+    write_mbox(path, [mbox_message("quoted", b">From once\n>>From twice\n")])
+    server = make_server({"q": {"password": "pw", "maildrop": f"mbox:{path}"}}, extra={"mbox_format": fmt})
+    pop = login(server.port, "q", "pw")
+    lines = pop.retr(1)[1]
+    assert b"From once" in lines and expected in lines
+    pop.quit()
