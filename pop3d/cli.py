@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="log session statistics to syslog (facility mail)")
     parser.add_argument("-t", metavar="FILE", dest="trace",
                         help="write a protocol trace of every connection to FILE")
+    parser.add_argument("-i", dest="inetd", action="store_true",
+                        help="inetd mode: serve the one connection on standard input, then exit "
+                             "(automatic when standard input is a TCP connection)")
     parser.add_argument("--version", action="version", version=f"pop3d {__version__}")
     return parser
 

@@ -12,6 +12,7 @@ import yaml
 
 from pop3d.config.auth import load_auth, load_run_as
 from pop3d.config.errors import ConfigError
+from pop3d.config.logging_options import load_logging
 from pop3d.config.model import Config, DemoSeed, Limits, UserSourceConfig
 from pop3d.config.reader import Section
 from pop3d.maildrop.location import parse_template
@@ -97,6 +98,8 @@ def load_config(path: str) -> Config:
         demo=demo,
         auth=load_auth(top.section("auth")),
         run_as=load_run_as(top.section("run_as")),
+        logging=load_logging(top.section("logging")),
+        shutdown_grace=top.float("shutdown_grace", 10.0, minimum=0),
     )
     top.finish()
     return config

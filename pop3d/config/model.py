@@ -42,6 +42,18 @@ class DemoSeed:
 
 
 @dataclass(frozen=True)
+class LoggingConfig:
+    """Where pop3d's syslog lines go (see pop3d.logs)."""
+
+    #: syslog ident; log tools match on it (logwatch's qpopper service wants ``in.qpopper``).
+    ident: str = "pop3d"
+    #: syslog facility name (``mail`` puts the lines in mail.log).
+    facility: str = "mail"
+    #: The syslog daemon's Unix datagram socket.
+    syslog_socket: str = "/dev/log"
+
+
+@dataclass(frozen=True)
 class Config:
     path: str
     hostname: str
@@ -54,6 +66,9 @@ class Config:
     users: tuple[UserSourceConfig, ...]
     limits: Limits
     demo: DemoSeed | None = None
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    #: Seconds SIGTERM lets open sessions finish before closing them uncommitted.
+    shutdown_grace: float = 10.0
     #: Failure delays, trusted networks, the APOP database (see pop3d.config.auth).
     auth: AuthConfig = field(default_factory=AuthConfig)
     #: Standalone: the user and groups to run as once the ports are bound.

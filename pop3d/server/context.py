@@ -8,6 +8,7 @@ from twisted.cred.portal import Portal
 
 from pop3d.config.model import Config
 from pop3d.core.policy import SessionPolicy
+from pop3d.server.observers import ObserverSet
 from pop3d.server.throttle import FailureThrottle
 
 
@@ -18,6 +19,8 @@ class ServerContext:
     policy: SessionPolicy
     #: Connections now open (for limits and graceful shutdown).
     connections: set[object] = field(default_factory=set)
+    #: Who watches the sessions: statistics, debug lines, trace (see pop3d.server.observers).
+    observers: ObserverSet = field(default_factory=ObserverSet)
     #: Delays the answer to failed logins (None: answer at once).
     throttle: FailureThrottle | None = None
 

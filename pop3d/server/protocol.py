@@ -24,9 +24,11 @@ from pop3d.core.actions import Action, Authenticate, Close, Commit, Send, SendMe
 from pop3d.core.challenge import make_challenge
 from pop3d.core.lines import TOO_LONG, LineBuffer
 from pop3d.core.session import Session
+from pop3d.core.states import State
 from pop3d.maildrop import Maildrop, MaildropBusy, MaildropError
 from pop3d.server.context import ServerContext
 from pop3d.server.streaming import MessageProducer
+from pop3d.server.watch import ConnectionWatch
 
 log = Logger()
 
@@ -45,6 +47,8 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
         self.transfer: MessageProducer | None = None
         self.closing = False
         self.paused = False
+        #: Reports this connection's events to the context's observers (logs, trace).
+        self.watch: ConnectionWatch | None = None
         #: When the credentials being checked arrived, and a refusal held back (failure delay).
         self.auth_started = 0.0
         self.held_refusal: IDelayedCall | None = None
@@ -58,6 +62,7 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
         policy = self.context.policy_for(tls_active=bool(tls), peer_host=getattr(peer, "host", None))
         self.session = Session(policy, make_challenge(policy.hostname))
         self.setTimeout(self.context.config.timeout)
+        self.watch = ConnectionWatch(self.context.observers, self.transport)
         self.perform(self.session.greeting())
 
     def factory_is_tls(self) -> bool:
@@ -72,6 +77,9 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
         self.queue.clear()
         # A dropped connection commits nothing: just release the lock.
         self.release_maildrop()
+        if self.watch is not None:
+            self.watch, watch = None, self.watch
+            watch.closed(self.session)
 
     def timeoutConnection(self) -> None:  # noqa: N802
         if self.transport is None:
@@ -96,9 +104,13 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
             line = self.queue.popleft()
             try:
                 if line is TOO_LONG:
+                    if self.watch is not None:
+                        self.watch.line(session, None)
                     actions = session.line_too_long()
                 else:
                     assert isinstance(line, bytes)
+                    if self.watch is not None:
+                        self.watch.line(session, line)
                     actions = session.receive_line(line)
                 self.perform(actions)
             except Exception:
@@ -119,6 +131,8 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
     # -- actions -----------------------------------------------------------
 
     def perform(self, actions: list[Action]) -> None:
+        if self.watch is not None and self.session is not None:
+            self.watch.performing(self.session, actions)
         for action in actions:
             if isinstance(action, Send):
                 self.transport.write(action.data)
@@ -239,6 +253,21 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
 
     def start_tls(self) -> None:
         raise NotImplementedError("STLS is not configured")
+
+    def shut_down(self) -> bool:
+        """Server shutdown: hang up now, committing nothing; False while a commit runs.
+
+        A session in UPDATE (after QUIT) is left to finish its commit.  The
+        client is told why, unless a message is streaming (the line would
+        land inside it).
+        """
+        if self.session is not None and self.session.state is State.UPDATE:
+            return False
+        if self.transport is not None and self.transfer is None and not self.closing:
+            self.transport.write(responses.err("server shutting down; no messages were deleted",
+                                               responses.SYS_TEMP))
+        self.close()
+        return True
 
     def close(self) -> None:
         self.closing = True

@@ -5,25 +5,47 @@ from __future__ import annotations
 import argparse
 import sys
 
-from twisted.logger import globalLogBeginner, textFileLogObserver
-
 from pop3d.auth.privileges import PrivilegeError, drop_privileges
 from pop3d.config.errors import ConfigError
 from pop3d.config.model import Config
+from pop3d.logs.wiring import TraceFileError, begin_logging, build_logs
 from pop3d.server.app import build_context, listen, seed_demo
+from pop3d.server.inetd import NotASocket, adopt_stdin, started_by_inetd
+from pop3d.server.lifecycle import Lifecycle, reload_loader
+from pop3d.server.systemd import listen_descriptions
 
 
 def run_standalone(config: Config, args: argparse.Namespace) -> int:
     from twisted.internet import reactor
 
-    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)], redirectStandardIO=False)
-    if config.demo is not None:
+    # inetd mode: one process per connection, on standard input (see pop3d.server.inetd).
+    inetd = bool(getattr(args, "inetd", False)) or started_by_inetd()
+    try:
+        logs = build_logs(config.logging, args, inetd)
+    except TraceFileError as exc:
+        print(f"pop3d: {exc}", file=sys.stderr)
+        return 2
+    begin_logging(logs)
+    if config.demo is not None and not inetd:
         seed_demo(config.demo)
     try:
-        context = build_context(config)
+        context = build_context(config, switch_user=inetd)
     except ConfigError as exc:
         print(f"pop3d: {exc}", file=sys.stderr)
         return 2
+    context.observers = logs.observers
+    lifecycle = Lifecycle(reactor, context, [], reload_loader(getattr(args, "timeout", None)),
+                          lambda new: build_context(new, switch_user=inetd),
+                          lambda new: logs.reconfigure(new.logging))
+    reactor.callWhenRunning(lifecycle.install_signal_handlers)
+    if inetd:
+        try:
+            adopt_stdin(reactor, context).addBoth(lambda _: lifecycle.stop())
+        except NotASocket as exc:
+            print(f"pop3d: {exc}", file=sys.stderr)
+            return 2
+        reactor.run()
+        return 0
     status = {"code": 0}
 
     def failed(failure):  # type: ignore[no-untyped-def]
@@ -42,9 +64,10 @@ def run_standalone(config: Config, args: argparse.Namespace) -> int:
                 for port in ports:  # never serve as root by mistake
                     port.stopListening()
                 reactor.callWhenRunning(reactor.stop)
+        lifecycle.ports.extend(ports)
         return ports
 
-    d = listen(reactor, context, config.listen)
+    d = listen(reactor, context, listen_descriptions(reactor, config.listen))
     d.addCallbacks(bound, failed)
     reactor.run()
     return status["code"]

@@ -1,0 +1,74 @@
+"""``-s``: qpopper's login, failed-login and ``Stats:`` lines, for existing log tools.
+
+The wording is qpopper's, so tools written for it (logwatch's ``in.qpopper``
+service, pflogsumm-style reports) read pop3d's mail.log unchanged::
+
+    (v0.1.0) POP login by user "alice" at (client.example) 192.0.2.7
+    [AUTH] Failed attempted login to alice from host (client.example) 192.0.2.7
+    Stats: alice 2 4096 5 10240 client.example 192.0.2.7
+
+``Stats:`` gives the user, messages and octets deleted, messages and octets
+left, then the client's host name and address.  Deletions count only when
+the session ended with QUIT and the maildrop was updated.
+"""
+
+from __future__ import annotations
+
+import socket
+
+from twisted.internet import threads
+
+from pop3d.core import responses
+from pop3d.logs.syslog_writer import LOG_NOTICE, LOG_WARNING, SyslogWriter
+from pop3d.server.observers import ConnectionInfo, SessionObserver, SessionSummary
+
+
+def stats_line(user: str, summary: SessionSummary, host: str, ip: str) -> str:
+    return (f"Stats: {user} {summary.deleted_messages} {summary.deleted_octets} "
+            f"{summary.left_messages} {summary.left_octets} {host} {ip}")
+
+
+def login_line(version: str, user: str, host: str, ip: str) -> str:
+    return f'(v{version}) POP login by user "{user}" at ({host}) {ip}'
+
+
+def failed_login_line(user: str, host: str, ip: str) -> str:
+    return f"[AUTH] Failed attempted login to {user} from host ({host}) {ip}"
+
+
+class StatsLog(SessionObserver):
+    """Writes the qpopper-style lines for every session to syslog."""
+
+    def __init__(self, writer: SyslogWriter, version: str, resolve_hosts: bool = True) -> None:
+        self.writer = writer
+        self.version = version
+        self.resolve_hosts = resolve_hosts
+
+    def connection_opened(self, conn: ConnectionInfo) -> None:
+        if self.resolve_hosts and conn.peer_port:
+            # The lookup runs in a worker thread; until it answers, the address stands in.
+            d = threads.deferToThread(socket.getnameinfo, (conn.peer_ip, conn.peer_port), 0)
+            d.addCallbacks(lambda result: setattr(conn, "peer_host", _host_name(result[0])),
+                           lambda _failure: None)
+
+    def login_succeeded(self, conn: ConnectionInfo, user: str, mechanism: str, seconds: float) -> None:
+        self.writer.write(LOG_NOTICE, login_line(self.version, user, conn.peer_host, conn.peer_ip))
+
+    def login_failed(self, conn: ConnectionInfo, user: str, mechanism: str,
+                     code: str | None, reason: str, seconds: float) -> None:
+        if code == responses.AUTH:
+            self.writer.write(LOG_WARNING, failed_login_line(user, conn.peer_host, conn.peer_ip))
+        else:
+            # qpopper's form for refusals that are not about the password.
+            tag = f"[{code}] " if code else ""
+            self.writer.write(LOG_NOTICE, f"{user} at {conn.peer_host} ({conn.peer_ip}): -ERR {tag}{reason}")
+
+    def connection_closed(self, conn: ConnectionInfo, summary: SessionSummary) -> None:
+        if summary.user is not None:
+            self.writer.write(LOG_NOTICE, stats_line(summary.user, summary, conn.peer_host, conn.peer_ip))
+
+
+def _host_name(name: str) -> str:
+    """A reverse-lookup answer fit for a log field: one word."""
+    name = name.strip().rstrip(".")
+    return name if name and not any(c.isspace() for c in name) else "unknown"

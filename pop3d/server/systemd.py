@@ -1,0 +1,44 @@
+"""systemd socket activation, through Twisted's ``systemd:`` endpoint.
+
+With ``pop3d.socket`` (``ListenStream=110``), systemd binds the port and
+starts pop3d with the listening sockets from file descriptor 3 on
+(``LISTEN_FDS``).  A ``listen:`` entry such as ``systemd:domain=INET6:index=0``
+names one explicitly; when the configuration names none, every socket
+systemd passed is used in place of the configured addresses.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+
+from twisted.internet.endpoints import serverFromString
+
+#: The first descriptor systemd passes (sd_listen_fds(3)).
+LISTEN_FDS_START = 3
+
+
+def activation_listeners(reactor: object) -> list[str]:
+    """Endpoint descriptions for the sockets systemd passed to this process, in order."""
+    descriptions = []
+    for index in itertools.count():
+        try:
+            serverFromString(reactor, f"systemd:domain=INET:index={index}")
+        except IndexError:
+            break
+        descriptions.append(f"systemd:domain={_domain(LISTEN_FDS_START + index)}:index={index}")
+    return descriptions
+
+
+def _domain(fd: int) -> str:
+    """The address family of socket ``fd`` as the endpoint wants it: INET, INET6 or UNIX."""
+    with socket.socket(fileno=os.dup(fd)) as sock:
+        return sock.family.name.removeprefix("AF_")
+
+
+def listen_descriptions(reactor: object, configured: tuple[str, ...]) -> tuple[str, ...]:
+    """What to listen on: the configured endpoints, or systemd's sockets if it passed any."""
+    if any(d.startswith("systemd:") for d in configured):
+        return configured
+    return tuple(activation_listeners(reactor)) or configured
