@@ -34,8 +34,8 @@ from pop3d.maildrop.base import MaildropError
 
 FORMATS = ("mboxrd", "mboxo")
 _QUOTED = {
-    "mboxrd": re.compile(rb"(?m)^>(>*From )"),
-    "mboxo": re.compile(rb"(?m)^>(From )"),
+    "mboxrd": re.compile(rb"(?m)^>(?=>*From )"),
+    "mboxo": re.compile(rb"(?m)^>(?=From )"),
 }
 _PROBE = b">From "  # occurs in every quoted line of either format
 _STATUS = re.compile(rb"(?im)^status:[ \t]*([^\r\n]*)")
@@ -65,7 +65,7 @@ def unquote(block: bytes, fmt: str) -> bytes:
     """Undo ``From `` quoting in whole lines (``block`` starts at a line start)."""
     if _PROBE not in block:
         return block
-    return _QUOTED[fmt].sub(rb"\1", block)
+    return _QUOTED[fmt].sub(b"", block)
 
 
 def empty_line_before(buf: bytes, i: int, file_offset: int) -> bool:

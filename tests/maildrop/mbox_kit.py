@@ -6,7 +6,9 @@ needed because fcntl locks belong to a process):
     mbox_kit.py hold PATH dotlock|fcntl|both   take the lock(s), print "locked", wait for stdin EOF
     mbox_kit.py session PATH                   open the maildrop, print "open", sleep
     mbox_kit.py deliver PATH COUNT TAG         append COUNT messages like an MTA, print each id
-    mbox_kit.py commit PATH 1,5,9              open, print "ready", commit deletions, print "done"
+    mbox_kit.py commit PATH 1,5,9 [slow]       open, print "ready", commit deletions, print "done";
+                                               with slow, print "applying" when the in-place
+                                               writes start and make them take ~1 ms per 64 KiB
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from pop3d.maildrop import mbox_journal  # noqa: E402
 from pop3d.maildrop.mbox import MboxMaildrop  # noqa: E402
 from pop3d.maildrop.mbox_lock import MailboxLock  # noqa: E402
 
@@ -109,6 +112,24 @@ def delivered_content(msg_id: str) -> bytes:
     return (head + f"{msg_id}\n" * 3).encode()
 
 
+def _slow_apply() -> None:
+    """Widen the window of in-place writes so that a kill can be aimed at it."""
+    real_apply, real_chunks = mbox_journal.apply, mbox_journal.payload_chunks
+
+    def chunks(journal):
+        for chunk in real_chunks(journal):
+            for i in range(0, len(chunk), 65536):
+                time.sleep(0.001)
+                yield chunk[i:i + 65536]
+
+    def apply(journal, fd):
+        print("applying", flush=True)
+        real_apply(journal, fd)
+
+    mbox_journal.payload_chunks = chunks
+    mbox_journal.apply = apply
+
+
 def main(argv: list[str]) -> None:
     cmd, path = argv[0], argv[1]
     if cmd == "hold":
@@ -121,6 +142,8 @@ def main(argv: list[str]) -> None:
     elif cmd == "deliver":
         _deliver(path, int(argv[2]), argv[3])
     elif cmd == "commit":
+        if argv[3:] == ["slow"]:
+            _slow_apply()
         md = MboxMaildrop.open(path, lock_timeout=30)
         deleted = frozenset(int(x) for x in argv[2].split(",") if x)
         print("ready", flush=True)
