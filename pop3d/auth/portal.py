@@ -15,6 +15,7 @@ from twisted.cred.portal import IRealm, Portal
 from twisted.internet import defer, threads
 from zope.interface import Interface, implementer
 
+from pop3d.auth.admission import Admission, Kind, LoginGate, open_admitted
 from pop3d.auth.directory import UserDirectory
 from pop3d.auth.privileges import maildrop_opener
 from pop3d.auth.records import UserRecord
@@ -26,11 +27,29 @@ class IMaildrop(Interface):
 
 
 class LoggedIn:
-    """What a successful login yields: the user and the open maildrop."""
+    """What a successful login yields: the user and the open maildrop.
 
-    def __init__(self, record: UserRecord, maildrop: Maildrop) -> None:
+    ``monitor`` marks a health-check account's session (for the Stats log);
+    ``poll`` a login sooner than LOGIN-DELAY served an empty maildrop;
+    ``login_delay`` is the user's LOGIN-DELAY for CAPA.
+    """
+
+    def __init__(self, record: UserRecord, maildrop: Maildrop, admission: Admission | None = None) -> None:
         self.record = record
         self.maildrop = maildrop
+        self.admission = admission or Admission(Kind.NORMAL)
+
+    @property
+    def monitor(self) -> bool:
+        return self.admission.kind is Kind.MONITOR
+
+    @property
+    def poll(self) -> bool:
+        return self.admission.kind is Kind.POLL
+
+    @property
+    def login_delay(self) -> int | None:
+        return self.admission.login_delay
 
 
 @implementer(ICredentialsChecker)
@@ -80,8 +99,10 @@ class SharedSecretChecker:
 class MaildropRealm:
     """Opens (and locks) the user's maildrop in a worker thread."""
 
-    def __init__(self, directory: UserDirectory, switch_user: bool = False) -> None:
+    def __init__(self, directory: UserDirectory, gate: LoginGate | None = None,
+                 switch_user: bool = False) -> None:
         self.directory = directory
+        self.gate = gate
         #: One process per connection (inetd): become the UNIX user before opening.
         self.switch_user = switch_user
 
@@ -91,14 +112,18 @@ class MaildropRealm:
         _, record = self.directory.find(avatar_id.decode("utf-8"))
         if record is None:
             return defer.fail(error.UnauthorizedLogin("user vanished"))
-        d = threads.deferToThread(maildrop_opener(record, open_maildrop, self.switch_user), record.location)
+        # Monitors and early polls (LOGIN-DELAY) get an empty maildrop, no lock.
+        opener = maildrop_opener(record, open_maildrop, self.switch_user)
+        d = threads.deferToThread(open_admitted, self.gate, record, opener, record.location)
 
-        def opened(maildrop: Maildrop) -> tuple[Any, LoggedIn, Any]:
-            return IMaildrop, LoggedIn(record, maildrop), maildrop.close
+        def opened(result: tuple[Maildrop, Admission]) -> tuple[Any, LoggedIn, Any]:
+            maildrop, admission = result
+            return IMaildrop, LoggedIn(record, maildrop, admission), maildrop.close
 
         return d.addCallback(opened)
 
 
-def build_portal(directory: UserDirectory, switch_user: bool = False) -> Portal:
+def build_portal(directory: UserDirectory, gate: LoginGate | None = None,
+                 switch_user: bool = False) -> Portal:
     checkers = [DirectoryChecker(directory), SharedSecretChecker(directory)]
-    return Portal(MaildropRealm(directory, switch_user), checkers)
+    return Portal(MaildropRealm(directory, gate, switch_user), checkers)

@@ -16,6 +16,8 @@ class UserRecord:
     #: UNIX identity to run as when opening the maildrop (inetd mode).
     uid: int | None = None
     gid: int | None = None
+    #: The user's own RFC 2449 LOGIN-DELAY in seconds (None: the configured one).
+    login_delay: int | None = None
 
 
 class UserSource(Protocol):

@@ -5,6 +5,7 @@
     alice:
       password: "$6$rounds=...$..."     # any passlib hash: argon2, bcrypt, sha512_crypt
       maildrop: maildir:/srv/mail/alice  # optional; default from the config
+      login_delay: 900                   # optional RFC 2449 LOGIN-DELAY seconds
 
 The file is re-read when it changes, so users can be added while the server
 runs.  Plain-text passwords are refused unless the source allows them.
@@ -37,6 +38,8 @@ class VirtualUser:
     name: str
     password_hash: str
     maildrop: str | None
+    #: RFC 2449 LOGIN-DELAY seconds for this user (None: the configured value).
+    login_delay: int | None = None
 
 
 def parse_users(path: str, allow_plaintext: bool) -> dict[str, VirtualUser]:
@@ -52,7 +55,8 @@ def parse_users(path: str, allow_plaintext: bool) -> dict[str, VirtualUser]:
                 raise entry.error("password", "is not a recognised hash (argon2, bcrypt, sha512_crypt); "
                                   "plain text needs allow_plaintext: true")
             password = "plain:" + password
-        users[name] = VirtualUser(name, password, template(entry, "maildrop"))
+        users[name] = VirtualUser(name, password, template(entry, "maildrop"),
+                                  entry.int("login_delay", None, minimum=0))
         entry.finish()
     return users
 
@@ -89,7 +93,8 @@ class VirtualUsers:
         user = self._current().get(name)
         if user is None:
             return None
-        return UserRecord(name, expand(user.maildrop or self.default_maildrop, name))
+        return UserRecord(name, expand(user.maildrop or self.default_maildrop, name),
+                          login_delay=user.login_delay)
 
     def verify_password(self, record: UserRecord | None, password: bytes) -> bool:
         user = self._current().get(record.name) if record else None

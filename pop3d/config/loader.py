@@ -14,6 +14,7 @@ from pop3d.config.auth import load_auth, load_run_as
 from pop3d.config.errors import ConfigError
 from pop3d.config.logging_options import load_logging
 from pop3d.config.model import Config, DemoSeed, Limits, UserSourceConfig
+from pop3d.config.polling import load_expire, load_login_delay, load_monitors, load_xtnd
 from pop3d.config.reader import Section
 from pop3d.maildrop.location import parse_template
 
@@ -95,6 +96,10 @@ def load_config(path: str) -> Config:
         mbox_format=top.str("mbox_format", "mboxrd", choices=("mboxrd", "mboxo")),
         users=users,
         limits=load_limits(top.section("limits")),
+        login_delay=load_login_delay(top.section("login_delay")),
+        expire=load_expire(top),
+        monitors=load_monitors(top),
+        xtnd=load_xtnd(top.section("xtnd")),
         demo=demo,
         auth=load_auth(top.section("auth")),
         run_as=load_run_as(top.section("run_as")),

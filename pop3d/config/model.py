@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pop3d.config.auth import AuthConfig, RunAs
+from pop3d.config.polling import LoginDelayConfig, XtndConfig
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,13 @@ class Config:
     users: tuple[UserSourceConfig, ...]
     limits: Limits
     demo: DemoSeed | None = None
+    #: RFC 2449 LOGIN-DELAY and its store (see pop3d.config.polling).
+    login_delay: LoginDelayConfig = field(default_factory=LoginDelayConfig)
+    #: RFC 2449 EXPIRE: "NEVER" or a number of days.
+    expire: str = "NEVER"
+    #: Health-check accounts: no maildrop, no lock, no LOGIN-DELAY.
+    monitors: frozenset[str] = frozenset()
+    xtnd: XtndConfig = field(default_factory=XtndConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     #: Seconds SIGTERM lets open sessions finish before closing them uncommitted.
     shutdown_grace: float = 10.0

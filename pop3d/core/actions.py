@@ -66,4 +66,47 @@ class Close:
     """Close the connection once everything queued has been written."""
 
 
-Action = Send | SendMessage | Authenticate | StartTLS | Commit | Close
+@dataclass(frozen=True)
+class SendHeaderList:
+    """XTND XLIST: send ``status``, then one line per message in ``indices``.
+
+    Each line is the message number and the message's first ``header`` line
+    (name matched case-insensitively, folded lines unfolded), or the number
+    alone when the message has no such header; then the ``.`` line.
+    """
+
+    header: str
+    indices: tuple[int, ...]
+    status: bytes
+
+
+@dataclass(frozen=True)
+class StartSubmission:
+    """XTND XMIT: open a spool for a message the client is about to send."""
+
+
+@dataclass(frozen=True)
+class SpoolSubmission:
+    """Append ``data`` (one unstuffed line with its LF) to the spooled message."""
+
+    data: bytes
+
+
+@dataclass(frozen=True)
+class DropSubmission:
+    """Discard the spooled message (too large or malformed)."""
+
+
+@dataclass(frozen=True)
+class Submit:
+    """Hand the spooled message to the mail submission command as ``sender``.
+
+    The adapter answers with ``Session.submission_finished``; no further
+    line is handled until then.
+    """
+
+    sender: str
+
+
+Action = (Send | SendMessage | Authenticate | StartTLS | Commit | Close | SendHeaderList
+          | StartSubmission | SpoolSubmission | DropSubmission | Submit)

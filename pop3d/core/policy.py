@@ -33,9 +33,13 @@ class SessionPolicy:
     apop_requires_tls: bool = False
     #: RFC 2449 LOGIN-DELAY seconds advertised before login (None: not advertised).
     login_delay: int | None = None
+    #: The LOGIN-DELAY may differ per user (CAPA adds ``USER`` before login).
+    login_delay_per_user: bool = False
     #: RFC 2449 EXPIRE value advertised ("NEVER", a number of days, or None).
     expire: str | None = None
     #: qpopper's XTND commands are enabled.
     xtnd: bool = False
+    #: Largest message XTND XMIT accepts, in octets.
+    xmit_max_message: int = 10 * 1024 * 1024
     #: Extra CAPA lines (for extensions added by site code).
     extra_capabilities: tuple[str, ...] = field(default_factory=tuple)

@@ -43,6 +43,9 @@ class Session:
         self.last_accessed = 0
         #: LOGIN-DELAY in force for the authenticated user.
         self.user_login_delay: int | None = None
+        #: A monitor account's session, or a LOGIN-DELAY poll (empty maildrop).
+        self.monitor = False
+        self.poll = False
         self.bad_commands = 0
         self.auth_failures = 0
         self.continuation: Continuation | None = None
@@ -96,10 +99,20 @@ class Session:
         username: str,
         messages: Sequence[MessageInfo],
         login_delay: int | None = None,
+        *,
+        monitor: bool = False,
+        poll: bool = False,
     ) -> list[Action]:
-        """Credentials were accepted and the maildrop is open (and locked)."""
+        """Credentials were accepted and the maildrop is open (and locked).
+
+        ``monitor``: a health-check account (empty maildrop; marked in the
+        Stats log); ``poll``: a login sooner than LOGIN-DELAY that was given
+        an empty maildrop.
+        """
         self._move(Event.LOGIN_SUCCEEDED)
         self.username = username
+        self.monitor = monitor
+        self.poll = poll
         self.pending_user = None
         self.messages = messages
         self.user_login_delay = login_delay

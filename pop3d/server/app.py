@@ -10,6 +10,7 @@ from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort
 from twisted.logger import Logger
 
+from pop3d.auth.admission import build_gate
 from pop3d.auth.directory import build_directory
 from pop3d.auth.portal import build_portal
 from pop3d.config.model import Config, DemoSeed
@@ -30,7 +31,7 @@ def seed_demo(demo: DemoSeed) -> None:
 def build_context(config: Config, switch_user: bool = False) -> ServerContext:
     """``switch_user``: one process per connection (inetd), run as the UNIX user once logged in."""
     directory = build_directory(config)
-    return ServerContext(config=config, portal=build_portal(directory, switch_user),
+    return ServerContext(config=config, portal=build_portal(directory, build_gate(config), switch_user),
                          policy=base_policy(config), throttle=FailureThrottle(config.auth))
 
 

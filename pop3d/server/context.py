@@ -35,6 +35,11 @@ def base_policy(config: Config) -> SessionPolicy:
         hostname=config.hostname,
         max_bad_commands=limits.max_bad_commands,
         max_auth_failures=limits.max_auth_failures,
+        login_delay=(config.login_delay.seconds or 0) if config.login_delay.enabled else None,
+        login_delay_per_user=config.login_delay.enabled,
+        expire=config.expire,
+        xtnd=config.xtnd.enabled,
+        xmit_max_message=config.xtnd.max_message,
         sasl_mechanisms=sasl_mechanisms(config),
         apop_requires_tls=config.auth.apop_requires_tls,
     )

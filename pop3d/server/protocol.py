@@ -17,6 +17,7 @@ from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 
+from pop3d.auth.admission import LoginTooSoon
 from pop3d.auth.portal import IMaildrop, LoggedIn
 from pop3d.auth.records import SourceUnavailable
 from pop3d.core import responses
@@ -28,7 +29,10 @@ from pop3d.core.states import State
 from pop3d.maildrop import Maildrop, MaildropBusy, MaildropError
 from pop3d.server.context import ServerContext
 from pop3d.server.streaming import MessageProducer
+from pop3d.server.submission import Submission
 from pop3d.server.watch import ConnectionWatch
+from pop3d.server.xlist import HeaderListProducer
+from pop3d.server.xtnd_adapter import XTND_ACTIONS, XtndAdapter
 
 log = Logger()
 
@@ -44,7 +48,9 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
         self.session: Session | None = None
         self.maildrop: Maildrop | None = None
         self.logged_in: LoggedIn | None = None
-        self.transfer: MessageProducer | None = None
+        #: A response in progress (RETR, XLIST) or an XMIT submission: lines wait.
+        self.transfer: MessageProducer | HeaderListProducer | Submission | None = None
+        self.xtnd = XtndAdapter(self)
         self.closing = False
         self.paused = False
         #: Reports this connection's events to the context's observers (logs, trace).
@@ -77,6 +83,7 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
         self.queue.clear()
         # A dropped connection commits nothing: just release the lock.
         self.release_maildrop()
+        self.xtnd.connection_lost()
         if self.watch is not None:
             self.watch, watch = None, self.watch
             watch.closed(self.session)
@@ -146,6 +153,8 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
                 self.start_tls()
             elif isinstance(action, Close):
                 self.close()
+            elif isinstance(action, XTND_ACTIONS):
+                self.xtnd.perform(action)
             else:  # pragma: no cover - a new action type without a handler
                 raise TypeError(f"no handler for {action!r}")
 
@@ -185,7 +194,9 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
         self.logged_in = logged_in
         self.maildrop = logged_in.maildrop
         assert self.session is not None
-        self.perform(self.session.login_succeeded(logged_in.record.name, self.maildrop.messages()))
+        self.perform(self.session.login_succeeded(logged_in.record.name, self.maildrop.messages(),
+                                                  logged_in.login_delay, monitor=logged_in.monitor,
+                                                  poll=logged_in.poll))
         self.pump()
 
     def login_failed(self, failure: Failure) -> None:
@@ -198,6 +209,8 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
         if failure.check(SourceUnavailable):
             log.warn("user database unavailable: {exc}", exc=failure.value)
             actions = self.session.login_failed("cannot check passwords now, try later", responses.SYS_TEMP)
+        elif failure.check(LoginTooSoon):
+            actions = self.session.login_failed(str(failure.value), responses.LOGIN_DELAY)
         elif failure.check(MaildropBusy):
             actions = self.session.login_failed("maildrop is locked by another session", responses.IN_USE)
         elif failure.check(MaildropError):

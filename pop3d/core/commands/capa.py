@@ -28,7 +28,7 @@ def capabilities(session: Session) -> list[str]:
         caps.append("SASL " + " ".join(mechanisms))
     delay = p.login_delay if in_authz else session.user_login_delay
     if delay is not None:
-        caps.append(f"LOGIN-DELAY {delay}")
+        caps.append(f"LOGIN-DELAY {delay}" + (" USER" if in_authz and p.login_delay_per_user else ""))
     if p.expire is not None:
         caps.append(f"EXPIRE {p.expire}")
     if p.xtnd:

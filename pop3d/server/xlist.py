@@ -1,0 +1,125 @@
+"""XTND XLIST: stream one header line per message, reading only the headers.
+
+A pull producer like the RETR one: each time the transport's buffer drains
+it reads the headers of a few more messages, so a 10,000-message maildrop
+is listed without holding the whole answer in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+
+from twisted.internet import defer, interfaces
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from pop3d.core.wire import TERMINATOR
+from pop3d.maildrop import Maildrop, MaildropError, MessageReader
+
+log = Logger()
+
+#: Header bytes read per message at most; a header beyond this is not found.
+MAX_HEADER = 256 * 1024
+#: Output gathered before it is handed to the transport.
+BATCH = 64 * 1024
+READ = 8192
+
+
+def header_lines(reader: MessageReader, limit: int = MAX_HEADER) -> Iterator[bytes]:
+    """The lines of a message's header (without line ends), up to the blank line."""
+    carry = b""
+    consumed = 0
+    while consumed < limit:
+        chunk = reader.read(READ)
+        if not chunk:
+            break
+        consumed += len(chunk)
+        lines = (carry + chunk).split(b"\n")
+        carry = lines.pop()
+        for line in lines:
+            line = line.removesuffix(b"\r")
+            if not line:
+                return
+            yield line
+    if carry and consumed < limit:
+        yield carry.removesuffix(b"\r")
+
+
+def find_header(lines: Iterator[bytes], name: str) -> bytes | None:
+    """The first ``name:`` field, unfolded (the CRLF before each WSP removed)."""
+    wanted = name.lower().encode("ascii")
+    found: bytes | None = None
+    for line in lines:
+        if found is not None:
+            if line[:1] in (b" ", b"\t"):
+                found += line
+                continue
+            return found
+        field, colon, _ = line.partition(b":")
+        if colon and field.rstrip(b" \t").lower() == wanted:
+            found = line
+    return found
+
+
+def header_line(maildrop: Maildrop, index: int, name: str) -> bytes:
+    """``N Name: value`` for message ``index``, or ``N`` alone without that header."""
+    number = b"%d" % (index + 1)
+    try:
+        reader = maildrop.open_message(index)
+    except MaildropError as exc:
+        log.warn("XLIST cannot open message {n}: {exc}", n=index + 1, exc=exc)
+        return number
+    try:
+        value = find_header(header_lines(reader), name)
+    finally:
+        reader.close()
+    if value is None:
+        return number
+    # A CR or NUL inside a stored header must not break the response framing.
+    return number + b" " + value.replace(b"\r", b" ").replace(b"\0", b" ")
+
+
+@implementer(interfaces.IPullProducer)
+class HeaderListProducer:
+    def __init__(self, consumer: interfaces.IConsumer, maildrop: Maildrop, name: str,
+                 indices: Sequence[int], status: bytes,
+                 on_progress: Callable[[], object] | None = None) -> None:
+        self.consumer = consumer
+        self.maildrop = maildrop
+        self.name = name
+        self.remaining = iter(indices)
+        self.on_progress = on_progress
+        self.finished: defer.Deferred[None] = defer.Deferred()
+        self._pending = status
+        self._done = False
+
+    def start(self) -> defer.Deferred[None]:
+        self.consumer.registerProducer(self, False)
+        return self.finished
+
+    def resumeProducing(self) -> None:  # noqa: N802 (Twisted's name)
+        if self._done:
+            return
+        out = [self._pending]
+        size = len(self._pending)
+        self._pending = b""
+        while size < BATCH:
+            index = next(self.remaining, None)
+            if index is None:
+                out.append(TERMINATOR)
+                self._done = True
+                break
+            line = header_line(self.maildrop, index, self.name) + b"\r\n"
+            out.append(line)
+            size += len(line)
+        self.consumer.write(b"".join(out))
+        if self.on_progress is not None:
+            self.on_progress()
+        if self._done:
+            self.consumer.unregisterProducer()
+            self.finished.callback(None)
+
+    def stopProducing(self) -> None:  # noqa: N802
+        if not self._done:
+            self._done = True
+            self.finished.errback(defer.CancelledError("connection lost during XLIST"))

@@ -1,0 +1,110 @@
+"""Carries out the XTND actions for one connection: XLIST streaming, XMIT spooling and submission.
+
+While an XLIST answer streams or a submission runs, the protocol's
+``transfer`` is set, so it feeds the session no further line until the
+answer is complete.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from twisted.internet import defer
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from pop3d.core import responses
+from pop3d.core.actions import (
+    Action,
+    DropSubmission,
+    SendHeaderList,
+    SpoolSubmission,
+    StartSubmission,
+    Submit,
+)
+from pop3d.server.submission import Submission, SubmissionFailed
+from pop3d.server.xlist import HeaderListProducer
+
+if TYPE_CHECKING:
+    from pop3d.server.protocol import POP3ServerProtocol
+
+log = Logger()
+
+XTND_ACTIONS = (SendHeaderList, StartSubmission, SpoolSubmission, DropSubmission, Submit)
+
+
+class XtndAdapter:
+    def __init__(self, proto: POP3ServerProtocol) -> None:
+        self.proto = proto
+        self.submission: Submission | None = None
+
+    def perform(self, action: Action) -> None:
+        if isinstance(action, SendHeaderList):
+            self.send_header_list(action)
+        elif isinstance(action, StartSubmission):
+            self.discard()
+            self.submission = Submission(self.proto.context.config.xtnd)
+        elif isinstance(action, SpoolSubmission):
+            if self.submission is not None:
+                self.submission.write(action.data)
+        elif isinstance(action, DropSubmission):
+            self.discard()
+        elif isinstance(action, Submit):
+            self.submit(action)
+        else:  # pragma: no cover - XTND_ACTIONS and this method disagree
+            raise TypeError(f"no handler for {action!r}")
+
+    def discard(self) -> None:
+        submission, self.submission = self.submission, None
+        if submission is not None:
+            submission.discard()
+
+    def send_header_list(self, action: SendHeaderList) -> None:
+        proto = self.proto
+        assert proto.maildrop is not None
+        producer = HeaderListProducer(proto.transport, proto.maildrop, action.header, action.indices,
+                                      action.status, on_progress=proto.resetTimeout)
+        proto.transfer = producer
+        d = producer.start()
+
+        def done(result: object) -> None:
+            proto.transfer = None
+            if isinstance(result, Failure) and not result.check(defer.CancelledError):
+                log.failure("XLIST failed", result)
+                proto.close()
+            if not proto.closing:
+                proto.pump()
+
+        d.addBoth(done)
+
+    def submit(self, action: Submit) -> None:
+        proto = self.proto
+        submission, self.submission = self.submission, None
+        if submission is None:
+            submission = Submission(proto.context.config.xtnd)
+            submission.discard()
+        proto.transfer = submission
+        d = submission.run(action.sender)
+
+        def done(result: object) -> None:
+            proto.transfer = None
+            error: str | None = None
+            code: str | None = None
+            if isinstance(result, Failure):
+                if result.check(SubmissionFailed):
+                    error, code = str(result.value), result.value.code
+                    log.warn("XTND XMIT from {user} not sent: {error}", user=action.sender, error=error)
+                else:
+                    log.failure("XTND XMIT failed", result)
+                    error, code = "mail submission failed", responses.SYS_TEMP
+            else:
+                log.info("XTND XMIT from {user} handed to the submission command", user=action.sender)
+            if proto.closing or proto.session is None or proto.transport is None:
+                return
+            proto.perform(proto.session.submission_finished(error, code))
+            proto.pump()
+
+        d.addBoth(done)
+
+    def connection_lost(self) -> None:
+        self.discard()
