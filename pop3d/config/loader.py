@@ -16,9 +16,9 @@ from pop3d.config.logging_options import load_logging
 from pop3d.config.model import Config, DemoSeed, Limits, UserSourceConfig
 from pop3d.config.polling import load_expire, load_login_delay, load_monitors, load_xtnd
 from pop3d.config.reader import Section
+from pop3d.config.tls import check_listen, default_listen, load_tls
 from pop3d.maildrop.location import parse_template
 
-DEFAULT_LISTEN = ("tcp:110", "ssl:995")
 USER_SOURCE_TYPES = ("virtual", "unix")
 
 
@@ -71,6 +71,10 @@ def load_limits(section: Section) -> Limits:
         max_bad_commands=section.int("max_bad_commands", Limits.max_bad_commands, minimum=1),
         max_auth_failures=section.int("max_auth_failures", Limits.max_auth_failures, minimum=1),
         lock_timeout=section.float("lock_timeout", Limits.lock_timeout, minimum=0),
+        max_sasl_line=section.int("max_sasl_line", Limits.max_sasl_line, minimum=255, maximum=1 << 20),
+        max_connections=section.int("max_connections", Limits.max_connections, minimum=1),
+        max_connections_per_address=section.int(
+            "max_connections_per_address", Limits.max_connections_per_address, minimum=1),
     )
     section.finish()
     return limits
@@ -78,7 +82,9 @@ def load_limits(section: Section) -> Limits:
 
 def load_config(path: str) -> Config:
     top = Section(path, read_yaml(path))
-    listen = tuple(top.str_list("listen", list(DEFAULT_LISTEN)))
+    tls = load_tls(top.section("tls"))
+    listen = tuple(top.str_list("listen", list(default_listen(tls))))
+    check_listen(top, "listen", listen, tls)
     users = tuple(load_user_source(s) for s in top.sections("users"))
     if not users:
         raise top.error("users", "lists no source of users")
@@ -101,6 +107,8 @@ def load_config(path: str) -> Config:
         monitors=load_monitors(top),
         xtnd=load_xtnd(top.section("xtnd")),
         demo=demo,
+        tls=tls,
+        plaintext_auth=top.str("plaintext_auth", "loopback", choices=("always", "loopback", "never")),
         auth=load_auth(top.section("auth")),
         run_as=load_run_as(top.section("run_as")),
         logging=load_logging(top.section("logging")),

@@ -32,6 +32,19 @@ class Limits:
     max_auth_failures: int = 3
     #: Seconds to wait for an mbox's locks (held by an MTA) before giving up.
     lock_timeout: float = 10.0
+    #: Longest SASL continuation line (RFC 5034 sets no bound; tokens can be big).
+    max_sasl_line: int = 16384
+    #: Connections served at once, in total and from one client address.
+    max_connections: int = 200
+    max_connections_per_address: int = 20
+
+
+@dataclass(frozen=True)
+class TLSConfig:
+    """The server certificate (PEM, leaf first, chain after) and its private key."""
+
+    certificate: str
+    key: str
 
 
 @dataclass(frozen=True)
@@ -77,6 +90,10 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     #: Seconds SIGTERM lets open sessions finish before closing them uncommitted.
     shutdown_grace: float = 10.0
+    #: Certificate for STLS and ``tls:`` listeners (None: no TLS).
+    tls: TLSConfig | None = None
+    #: Where USER/PASS and plaintext SASL work without TLS: "always", "loopback", "never".
+    plaintext_auth: str = "loopback"
     #: Failure delays, trusted networks, the APOP database (see pop3d.config.auth).
     auth: AuthConfig = field(default_factory=AuthConfig)
     #: Standalone: the user and groups to run as once the ports are bound.

@@ -6,7 +6,6 @@ import os
 import shutil
 
 from twisted.internet import defer
-from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort
 from twisted.logger import Logger
 
@@ -15,8 +14,10 @@ from pop3d.auth.directory import build_directory
 from pop3d.auth.portal import build_portal
 from pop3d.config.model import Config, DemoSeed
 from pop3d.server.context import ServerContext, base_policy
+from pop3d.server.limits import limiter_for
 from pop3d.server.protocol import POP3Factory
 from pop3d.server.throttle import FailureThrottle
+from pop3d.server.tls import configured_options, listener
 
 log = Logger()
 
@@ -32,7 +33,8 @@ def build_context(config: Config, switch_user: bool = False) -> ServerContext:
     """``switch_user``: one process per connection (inetd), run as the UNIX user once logged in."""
     directory = build_directory(config)
     return ServerContext(config=config, portal=build_portal(directory, build_gate(config), switch_user),
-                         policy=base_policy(config), throttle=FailureThrottle(config.auth))
+                         policy=base_policy(config), throttle=FailureThrottle(config.auth),
+                         tls_options=configured_options(config), limiter=limiter_for(config.limits))
 
 
 @defer.inlineCallbacks
@@ -41,8 +43,8 @@ def listen(reactor: object, context: ServerContext, descriptions: tuple[str, ...
     factory = POP3Factory(context)
     ports: list[IListeningPort] = []
     for description in descriptions:
-        endpoint = serverFromString(reactor, description)
-        port = yield endpoint.listen(factory)
+        endpoint, wrapped = listener(reactor, description, factory, context.tls_options)
+        port = yield endpoint.listen(wrapped)
         ports.append(port)
         log.info("listening on {description}", description=description)
     return ports

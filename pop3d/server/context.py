@@ -5,11 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from twisted.cred.portal import Portal
+from twisted.internet.ssl import CertificateOptions
 
 from pop3d.config.model import Config
 from pop3d.core.policy import SessionPolicy
+from pop3d.server.limits import ConnectionLimiter
 from pop3d.server.observers import ObserverSet
 from pop3d.server.throttle import FailureThrottle
+from pop3d.server.tls import plaintext_auth_allowed
 
 
 @dataclass
@@ -21,12 +24,20 @@ class ServerContext:
     connections: set[object] = field(default_factory=set)
     #: Who watches the sessions: statistics, debug lines, trace (see pop3d.server.observers).
     observers: ObserverSet = field(default_factory=ObserverSet)
+    #: The certificate for STLS and implicit TLS (None: TLS not configured).
+    tls_options: CertificateOptions | None = None
+    limiter: ConnectionLimiter = field(default_factory=ConnectionLimiter)
     #: Delays the answer to failed logins (None: answer at once).
     throttle: FailureThrottle | None = None
 
     def policy_for(self, *, tls_active: bool, peer_host: str | None) -> SessionPolicy:
         """The session policy for one connection."""
-        return replace(self.policy, tls_active=tls_active)
+        return replace(
+            self.policy,
+            tls_active=tls_active,
+            stls_available=self.tls_options is not None and not tls_active,
+            plaintext_without_tls=plaintext_auth_allowed(self.config.plaintext_auth, peer_host),
+        )
 
 
 def base_policy(config: Config) -> SessionPolicy:

@@ -29,6 +29,7 @@ from pop3d.core.states import State
 from pop3d.maildrop import Maildrop, MaildropBusy, MaildropError
 from pop3d.server.context import ServerContext
 from pop3d.server.streaming import MessageProducer
+from pop3d.server.tls import transport_is_tls
 from pop3d.server.submission import Submission
 from pop3d.server.watch import ConnectionWatch
 from pop3d.server.xlist import HeaderListProducer
@@ -43,7 +44,11 @@ MAX_QUEUED_LINES = 100
 class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
     def __init__(self, context: ServerContext) -> None:
         self.context = context
-        self.lines = LineBuffer(context.config.limits.max_line)
+        limits = context.config.limits
+        self.max_line = limits.max_line
+        self.max_sasl_line = limits.max_sasl_line
+        # pump() raises the bound only while a SASL continuation is awaited.
+        self.lines = LineBuffer(self.max_line)
         self.queue: deque[bytes | object] = deque()
         self.session: Session | None = None
         self.maildrop: Maildrop | None = None
@@ -53,6 +58,8 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
         self.xtnd = XtndAdapter(self)
         self.closing = False
         self.paused = False
+        #: The client's address, once the connection limits admitted it.
+        self.admitted: str | None = None
         #: Reports this connection's events to the context's observers (logs, trace).
         self.watch: ConnectionWatch | None = None
         #: When the credentials being checked arrived, and a refusal held back (failure delay).
@@ -62,10 +69,16 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
     # -- connection life ---------------------------------------------------
 
     def connectionMade(self) -> None:  # noqa: N802 (Twisted's name)
+        peer_host = getattr(self.transport.getPeer(), "host", None)
+        refusal = self.context.limiter.acquire(str(peer_host))
+        if refusal is not None:
+            self.transport.write(responses.err(refusal, responses.SYS_TEMP))
+            self.close()
+            return
+        self.admitted = str(peer_host)
         self.context.connections.add(self)
-        peer = self.transport.getPeer()
-        tls = getattr(self.transport, "TLS", False) or self.factory_is_tls()
-        policy = self.context.policy_for(tls_active=bool(tls), peer_host=getattr(peer, "host", None))
+        tls = transport_is_tls(self.transport) or self.factory_is_tls()
+        policy = self.context.policy_for(tls_active=tls, peer_host=peer_host)
         self.session = Session(policy, make_challenge(policy.hostname))
         self.setTimeout(self.context.config.timeout)
         self.watch = ConnectionWatch(self.context.observers, self.transport)
@@ -79,6 +92,9 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
         self.context.connections.discard(self)
         if self.held_refusal is not None and self.held_refusal.active():
             self.held_refusal.cancel()
+        if self.admitted is not None:
+            self.context.limiter.release(self.admitted)
+            self.admitted = None
         self.closing = True
         self.queue.clear()
         # A dropped connection commits nothing: just release the lock.
@@ -99,8 +115,12 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
     def dataReceived(self, data: bytes) -> None:  # noqa: N802
         if self.closing:
             return
-        self.resetTimeout()
-        self.queue.extend(self.lines.feed(data))
+        lines = self.lines.feed(data)
+        if lines:
+            # Only complete lines count as activity: a client dribbling a
+            # partial line (slowloris) still times out.
+            self.resetTimeout()
+            self.queue.extend(lines)
         self.pump()
 
     def pump(self) -> None:
@@ -110,7 +130,7 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
         while self.queue and not self.closing and not session.busy and self.transfer is None:
             line = self.queue.popleft()
             try:
-                if line is TOO_LONG:
+                if line is TOO_LONG or len(line) > self.line_limit():  # type: ignore[arg-type]
                     if self.watch is not None:
                         self.watch.line(session, None)
                     actions = session.line_too_long()
@@ -122,7 +142,14 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
                 self.perform(actions)
             except Exception:
                 self.internal_error()
+        # Bytes arriving now belong to the next line the session will read.
+        self.lines.max_length = self.max_line if self.queue else self.line_limit()
         self.flow_control()
+
+    def line_limit(self) -> int:
+        """The longest line the session accepts next: a command or a SASL response."""
+        awaiting_sasl = self.session is not None and self.session.continuation is not None
+        return self.max_sasl_line if awaiting_sasl else self.max_line
 
     def flow_control(self) -> None:
         """Stop reading while too many pipelined lines wait."""
@@ -265,7 +292,17 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
         d.addErrback(self.unexpected)
 
     def start_tls(self) -> None:
-        raise NotImplementedError("STLS is not configured")
+        """Begin the TLS handshake after STLS's ``+OK`` (already written in the clear).
+
+        Everything the client sent after STLS, queued lines and a partial line
+        alike, is thrown away: it was sent in the clear, so it must never be
+        executed as if it came over TLS.
+        """
+        assert self.session is not None and self.context.tls_options is not None
+        self.queue.clear()
+        self.lines.clear()
+        self.transport.startTLS(self.context.tls_options)
+        self.session.tls_started()
 
     def shut_down(self) -> bool:
         """Server shutdown: hang up now, committing nothing; False while a commit runs.

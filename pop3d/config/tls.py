@@ -1,0 +1,54 @@
+"""The ``tls`` section and the ``tls:`` listen entries that use it.
+
+Certificate paths are written once, in ``tls: {certificate, key}``; both STLS
+and every implicit-TLS listener (``tls:995``, RFC 8314) use them.  Twisted's
+own ``ssl:`` endpoint strings are refused, so the paths cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from pop3d.config.errors import ConfigError
+from pop3d.config.model import TLSConfig
+from pop3d.config.reader import Section
+
+#: A listen entry starting with this is a TCP endpoint wrapped in TLS.
+IMPLICIT_TLS_PREFIX = "tls:"
+
+
+def readable_file(section: Section, name: str) -> str:
+    """A path that must name a readable file; the error names key and file."""
+    path: str = section.path_(name)
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise section.error(name, f"cannot read {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def load_tls(section: Section) -> TLSConfig | None:
+    """``tls: {certificate, key}``; None when the section is absent or empty."""
+    if not section.data:
+        return None
+    tls = TLSConfig(certificate=readable_file(section, "certificate"), key=readable_file(section, "key"))
+    section.finish()
+    return tls
+
+
+def default_listen(tls: TLSConfig | None) -> tuple[str, ...]:
+    """POP3 on 110, plus POP3S on 995 when a certificate is configured."""
+    return ("tcp:110", "tls:995") if tls is not None else ("tcp:110",)
+
+
+def check_listen(section: Section, name: str, listen: tuple[str, ...], tls: TLSConfig | None) -> None:
+    """Refuse ``ssl:`` entries and ``tls:`` entries without a certificate."""
+    for i, description in enumerate(listen):
+        key = f"{section.key(name)}[{i}]"
+        if description.startswith("ssl:"):
+            raise ConfigError(section.path, key, "write tls:PORT[:options] for implicit TLS; "
+                                                 "the certificate comes from the tls section")
+        if description.startswith(IMPLICIT_TLS_PREFIX):
+            if tls is None:
+                raise ConfigError(section.path, key, "needs a tls section with certificate and key")
+            if not description[len(IMPLICIT_TLS_PREFIX):]:
+                raise ConfigError(section.path, key, "needs a port, as in tls:995")

@@ -1,0 +1,106 @@
+"""TLS for STLS (RFC 2595) and implicit-TLS listeners (RFC 8314).
+
+:func:`server_options` turns the configured PEM files into Twisted's
+``CertificateOptions`` once at start, so a bad file is a configuration error
+naming it rather than a failure on the first handshake.  :func:`listener`
+maps one ``listen`` entry to an endpoint and the factory to listen with: a
+``tls:PORT[:options]`` entry is the TCP endpoint ``tcp:PORT[:options]`` whose
+connections are wrapped in TLS with that same certificate.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from OpenSSL import SSL
+from twisted.internet import interfaces
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.protocol import Factory
+from twisted.internet.ssl import CertificateOptions, TLSVersion
+from twisted.protocols.tls import TLSMemoryBIOFactory
+
+from pop3d.config.errors import ConfigError
+from pop3d.config.model import Config, TLSConfig
+from pop3d.config.tls import IMPLICIT_TLS_PREFIX
+
+
+def _read(config_path: str, key: str, path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise ConfigError(config_path, key, f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def server_options(tls: TLSConfig, config_path: str) -> CertificateOptions:
+    """Load certificate chain and key; check they match.  TLS 1.2 at least."""
+    try:
+        chain = x509.load_pem_x509_certificates(_read(config_path, "tls.certificate", tls.certificate))
+    except ValueError:
+        raise ConfigError(config_path, "tls.certificate",
+                          f"{tls.certificate} holds no PEM certificate") from None
+    try:
+        key = serialization.load_pem_private_key(_read(config_path, "tls.key", tls.key), password=None)
+    except (ValueError, TypeError) as exc:
+        encrypted = isinstance(exc, TypeError)
+        reason = "is encrypted with a passphrase" if encrypted else "holds no PEM private key"
+        raise ConfigError(config_path, "tls.key", f"{tls.key} {reason}") from None
+    # pyOpenSSL takes cryptography's objects directly (its own X509/PKey are deprecated).
+    options = CertificateOptions(
+        privateKey=key,  # type: ignore[arg-type]
+        certificate=chain[0],  # type: ignore[arg-type]
+        extraCertChain=list(chain[1:]),  # type: ignore[arg-type]
+        raiseMinimumTo=TLSVersion.TLSv1_2,
+    )
+    try:
+        options.getContext()  # checks that key and certificate belong together
+    except SSL.Error:
+        raise ConfigError(config_path, "tls.key",
+                          f"{tls.key} does not match the certificate in {tls.certificate}") from None
+    return options
+
+
+def configured_options(config: Config) -> CertificateOptions | None:
+    """The server's TLS options, or None when the configuration has no tls section."""
+    return server_options(config.tls, config.path) if config.tls is not None else None
+
+
+def is_implicit_tls(description: str) -> bool:
+    return description.startswith(IMPLICIT_TLS_PREFIX)
+
+
+def listener(reactor: object, description: str, factory: Factory,
+             options: CertificateOptions | None) -> tuple[interfaces.IStreamServerEndpoint, Factory]:
+    """The endpoint and factory for one ``listen`` entry."""
+    if not is_implicit_tls(description):
+        return serverFromString(reactor, description), factory
+    if options is None:  # the loader refuses this; guard against other callers
+        raise ValueError(f"{description}: implicit TLS needs a configured certificate")
+    endpoint = serverFromString(reactor, "tcp:" + description[len(IMPLICIT_TLS_PREFIX):])
+    return endpoint, TLSMemoryBIOFactory(options, False, factory)
+
+
+def transport_is_tls(transport: object) -> bool:
+    """True if bytes on ``transport`` are already encrypted (implicit TLS or after STLS)."""
+    return interfaces.ISSLTransport.providedBy(transport) or bool(getattr(transport, "TLS", False))
+
+
+def plaintext_auth_allowed(mode: str, peer_host: str | None) -> bool:
+    """May a client without TLS send its password in the clear?
+
+    ``mode`` is the ``plaintext_auth`` setting: "always", "never", or
+    "loopback" (only from 127.0.0.0/8 and ::1, where nobody can sniff it).
+    """
+    if mode == "always":
+        return True
+    if mode == "never" or peer_host is None:
+        return False
+    try:
+        address = ipaddress.ip_address(peer_host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback

@@ -1,0 +1,157 @@
+"""The tls section, tls: listen entries and plaintext_auth: every mistake names file and key."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+from tls_kit import make_certificate
+
+from pop3d.config import ConfigError, load_config
+from pop3d.server.tls import server_options
+
+
+def write_config(tmp_path, **settings: object) -> str:
+    users = tmp_path / "users.yaml"
+    users.write_text("{}\n")
+    config = {"hostname": "t", "users": [{"type": "virtual", "file": str(users)}], **settings}
+    path = tmp_path / "pop3d.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return str(path)
+
+
+@pytest.fixture
+def cert(tmp_path):
+    return make_certificate(str(tmp_path / "certs"))
+
+
+def test_without_tls_the_default_listen_is_plain_pop3_only(tmp_path):
+    config = load_config(write_config(tmp_path))
+    assert config.tls is None
+    assert config.listen == ("tcp:110",)
+    assert config.plaintext_auth == "loopback"
+
+
+def test_with_tls_the_default_listen_adds_pop3s(tmp_path, cert):
+    config = load_config(write_config(tmp_path, tls=cert.config()))
+    assert config.tls is not None and config.tls.certificate == cert.certificate
+    assert config.listen == ("tcp:110", "tls:995")
+
+
+def test_relative_certificate_paths_are_taken_from_the_config_folder(tmp_path, cert):
+    rel = {"certificate": "certs/localhost.crt", "key": "certs/localhost.key"}
+    config = load_config(write_config(tmp_path, tls=rel))
+    assert config.tls is not None and config.tls.key == cert.key
+
+
+@pytest.mark.parametrize("which", ["certificate", "key"])
+def test_missing_file_is_named_with_its_key(tmp_path, cert, which):
+    tls = cert.config()
+    tls[which] = str(tmp_path / "nowhere.pem")
+    path = write_config(tmp_path, tls=tls)
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    assert exc.value.key == f"tls.{which}"
+    assert str(tmp_path / "nowhere.pem") in exc.value.problem
+    assert "No such file" in exc.value.problem
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
+def test_unreadable_key_is_named(tmp_path, cert):
+    os.chmod(cert.key, 0)
+    with pytest.raises(ConfigError, match=r"tls\.key: cannot read .*Permission denied"):
+        load_config(write_config(tmp_path, tls=cert.config()))
+
+
+@pytest.mark.parametrize(("tls", "key"), [
+    ({"certificate": "x"}, "tls.key"),
+    ({"key": "x"}, "tls.certificate"),
+])
+def test_tls_needs_both_files(tmp_path, tls, key):
+    (tmp_path / "x").write_text("")
+    with pytest.raises(ConfigError) as exc:
+        load_config(write_config(tmp_path, tls=tls))
+    assert exc.value.key == key and exc.value.problem == "is required"
+
+
+def test_unknown_tls_setting_is_refused(tmp_path, cert):
+    with pytest.raises(ConfigError, match=r"tls\.chain: unknown setting"):
+        load_config(write_config(tmp_path, tls={**cert.config(), "chain": "x"}))
+
+
+def test_tls_listener_without_a_certificate_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"listen\[1\]: needs a tls section"):
+        load_config(write_config(tmp_path, listen=["tcp:110", "tls:995"]))
+
+
+def test_twisted_ssl_endpoint_strings_are_refused_in_favour_of_tls(tmp_path, cert):
+    with pytest.raises(ConfigError, match=r"listen\[0\]: write tls:PORT"):
+        load_config(write_config(tmp_path, tls=cert.config(), listen=["ssl:995:privateKey=k.pem"]))
+
+
+def test_plaintext_auth_choices(tmp_path):
+    assert load_config(write_config(tmp_path, plaintext_auth="never")).plaintext_auth == "never"
+    with pytest.raises(ConfigError, match=r"plaintext_auth: must be one of always, loopback, never"):
+        load_config(write_config(tmp_path, plaintext_auth="yes"))
+
+
+def test_new_limits_are_read_and_checked(tmp_path):
+    config = load_config(write_config(tmp_path, limits={
+        "max_sasl_line": 4096, "max_connections": 7, "max_connections_per_address": 2}))
+    assert (config.limits.max_sasl_line, config.limits.max_connections,
+            config.limits.max_connections_per_address) == (4096, 7, 2)
+    with pytest.raises(ConfigError, match=r"limits\.max_connections_per_address: must be at least 1"):
+        load_config(write_config(tmp_path, limits={"max_connections_per_address": 0}))
+
+
+# -- the PEM contents, checked when the server starts ------------------------------
+
+
+def options_for(tmp_path, cert_file: str, key_file: str):
+    config = load_config(write_config(tmp_path, tls={"certificate": cert_file, "key": key_file}))
+    assert config.tls is not None
+    return server_options(config.tls, config.path)
+
+
+def test_good_certificate_and_key_make_server_options(tmp_path, cert):
+    options = options_for(tmp_path, cert.certificate, cert.key)
+    assert options.getContext() is not None
+
+
+def test_a_chain_file_is_accepted_leaf_first(tmp_path, cert):
+    other = make_certificate(str(tmp_path / "ca"), "ca")
+    chain = tmp_path / "chain.pem"
+    chain.write_bytes(Path(cert.certificate).read_bytes() + Path(other.certificate).read_bytes())
+    options = options_for(tmp_path, str(chain), cert.key)
+    assert len(options.extraCertChain) == 1
+
+
+def test_certificate_file_without_pem_is_named(tmp_path, cert):
+    junk = tmp_path / "junk.crt"
+    junk.write_text("not a certificate\n")
+    with pytest.raises(ConfigError, match=r"tls\.certificate: .*junk\.crt holds no PEM certificate"):
+        options_for(tmp_path, str(junk), cert.key)
+
+
+def test_key_file_without_pem_is_named(tmp_path, cert):
+    with pytest.raises(ConfigError, match=r"tls\.key: .*localhost\.crt holds no PEM private key"):
+        options_for(tmp_path, cert.certificate, cert.certificate)
+
+
+def test_key_that_does_not_match_the_certificate_is_refused(tmp_path, cert):
+    other = make_certificate(str(tmp_path / "other"), "other")
+    with pytest.raises(ConfigError, match=r"tls\.key: .*other\.key does not match the certificate"):
+        options_for(tmp_path, cert.certificate, other.key)
+
+
+def test_passphrase_protected_key_is_refused_clearly(tmp_path, cert):
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(Path(cert.key).read_bytes(), None)
+    locked = tmp_path / "locked.key"
+    locked.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                         serialization.BestAvailableEncryption(b"secret")))
+    with pytest.raises(ConfigError, match=r"tls\.key: .*locked\.key is encrypted with a passphrase"):
+        options_for(tmp_path, cert.certificate, str(locked))
