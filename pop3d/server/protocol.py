@@ -29,8 +29,8 @@ from pop3d.core.states import State
 from pop3d.maildrop import Maildrop, MaildropBusy, MaildropError
 from pop3d.server.context import ServerContext
 from pop3d.server.streaming import MessageProducer
-from pop3d.server.tls import transport_is_tls
 from pop3d.server.submission import Submission
+from pop3d.server.tls import transport_is_tls
 from pop3d.server.watch import ConnectionWatch
 from pop3d.server.xlist import HeaderListProducer
 from pop3d.server.xtnd_adapter import XTND_ACTIONS, XtndAdapter
