@@ -1,0 +1,63 @@
+"""-t: the protocol trace file; and --help lists every flag."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import subprocess
+
+from daemons import POP3D, login
+from maildrop_builders import make_mbox
+from support import Client
+
+from pop3d.cli import build_parser
+
+
+def test_trace_has_both_directions_timestamps_ids_and_no_secrets(tmp_path, make_server):
+    make_mbox(str(tmp_path / "alice.mbox"), 1)
+    trace = tmp_path / "trace.log"
+    users = {"alice": {"password": "Sekrit-pw", "maildrop": f"mbox:{tmp_path}/alice.mbox"}}
+    server = make_server(users, extra={"auth": {"trusted_networks": ["127.0.0.0/8"]}},
+                         args=["-t", str(trace)])
+    client = Client.connect(server.port)
+    assert login(client, "alice", "Sekrit-pw").startswith(b"+OK")
+    assert client.cmd("APOP alice 0123456789abcdef0123456789abcdef").startswith(b"-ERR")
+    assert client.cmd("RETR 1").startswith(b"+OK")
+    client.multiline()
+    client.cmd("QUIT")
+    client.close()
+    server.stop()
+    assert stat.S_IMODE(os.stat(trace).st_mode) == 0o600
+    text = trace.read_text()
+    assert "Sekrit-pw" not in text and "0123456789abcdef" not in text
+    record = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \[(\d+-\d+)\] (C|S|\*):? ")
+    ids = {record.match(line).group(1) for line in text.splitlines()}  # every line matches
+    session = [line.split("] ", 1)[1] for line in text.splitlines()]
+    assert "C: USER alice" in session and "C: PASS <redacted>" in session
+    assert "S: +OK password required for alice" in session
+    assert "C: APOP alice <redacted>" in session
+    assert "S: (message 1; contents not traced)" in session
+    assert len(ids) >= 2  # the readiness probe and this session are told apart
+
+
+def test_trace_file_that_cannot_be_opened_is_a_clear_error(tmp_path):
+    config = tmp_path / "pop3d.yaml"
+    config.write_text("users: [{type: virtual, file: users.yaml}]\nlisten: ['tcp:0:interface=127.0.0.1']\n")
+    (tmp_path / "users.yaml").write_text("{}\n")
+    result = subprocess.run([*POP3D, "-c", str(config), "-t", str(tmp_path / "missing" / "trace")],
+                            capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert result.returncode == 2
+    assert "cannot open trace file" in result.stderr
+
+
+def test_help_lists_every_flag_with_a_description():
+    parser = build_parser()
+    result = subprocess.run([*POP3D, "--help"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0
+    for action in parser._actions:
+        for flag in action.option_strings:
+            assert re.search(rf"(^|[ ,]){re.escape(flag)}\b", result.stdout), flag
+        assert action.help and action.help.strip(), action.option_strings
+    for flag in ("-c", "-T", "-d", "-s", "-t", "-i", "--version"):
+        assert flag in [s for a in parser._actions for s in a.option_strings]
