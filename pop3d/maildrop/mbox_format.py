@@ -29,7 +29,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from pop3d.core.wire import WireSizer, wire_size
+from pop3d.core.wire import WireSizer
 from pop3d.maildrop.base import MaildropError
 
 FORMATS = ("mboxrd", "mboxo")
@@ -38,8 +38,6 @@ _QUOTED = {
     "mboxo": re.compile(rb"(?m)^>(?=From )"),
 }
 _PROBE = b">From "  # occurs in every quoted line of either format
-_STATUS = re.compile(rb"(?im)^status:[ \t]*([^\r\n]*)")
-_HEADER_END = re.compile(rb"\n\r?\n")
 
 #: Regions up to this size are read with one pread; larger ones are streamed.
 WHOLE_READ_LIMIT = 1 << 20
@@ -150,16 +148,15 @@ def region_at(fd: int, start: int, end: int, has_from_line: bool = True) -> Regi
     return Region(start, body, end - _trailing_empty_line(tail, lo, body), end)
 
 
-def split_regions(fd: int, seps: list[int], start: int, end: int) -> list[Region]:
-    """Regions for separators ``seps`` in ``[start, end)``, with a preamble if any."""
-    regions = []
+def region_bounds(fd: int, seps: list[int], start: int, end: int) -> list[tuple[int, int, bool]]:
+    """``(start, end, has_from_line)`` of each region in ``[start, end)``, preamble included."""
+    bounds = []
     first = seps[0] if seps else end
     if first > start and not _blank(fd, start, first):
-        regions.append(region_at(fd, start, first, has_from_line=False))
-    bounds = seps + [end]
-    for a, b in zip(bounds, bounds[1:], strict=False):
-        regions.append(region_at(fd, a, b))
-    return regions
+        bounds.append((start, first, False))
+    edges = seps + [end]
+    bounds.extend((a, b, True) for a, b in zip(edges, edges[1:], strict=False))
+    return bounds
 
 
 def _blank(fd: int, start: int, end: int) -> bool:
@@ -181,24 +178,83 @@ class Stats:
     digest: str
 
 
-def _seen(content_head: bytes) -> bool:
-    """Whether the header block has a ``Status:`` field containing ``R``."""
+#: ``(start, body, stop, end, size, seen, digest)`` of one message (see Region and Stats).
+Described = tuple[int, int, int, int, int, bool, str]
+
+
+def describe(fd: int, bounds: list[tuple[int, int, bool]], fmt: str,
+             whole_limit: int = WHOLE_READ_LIMIT) -> list[Described]:
+    """Locate and measure each region; small neighbours are read together in one pread."""
+    out: list[Described] = []
+    i = 0
+    while i < len(bounds):
+        start, end, has_from = bounds[i]
+        if end - start > whole_limit:
+            r = region_at(fd, start, end, has_from)
+            stats = region_stats(fd, r, fmt)
+            out.append((r.start, r.body, r.stop, r.end, stats.size, stats.seen, stats.digest))
+            i += 1
+            continue
+        j = i + 1
+        while j < len(bounds) and bounds[j][1] - start <= _BLOCK \
+                and bounds[j][1] - bounds[j][0] <= whole_limit:
+            j += 1
+        buf = pread_exact(fd, bounds[j - 1][1] - start, start)
+        out.extend(_describe_in(buf, start, a, b, hf, fmt) for a, b, hf in bounds[i:j])
+        i = j
+    return out
+
+
+def _describe_in(buf: bytes, base: int, start: int, end: int, has_from: bool, fmt: str) -> Described:
+    """Describe ``[start, end)``, whose bytes are in ``buf`` (which starts at file offset ``base``)."""
+    lo, hi = start - base, end - base
+    body = lo
+    if has_from:
+        nl = buf.find(b"\n", lo, hi)
+        body = nl + 1 if nl >= 0 else hi
+    tail_lo = max(body, hi - 3)
+    stop = hi - _trailing_empty_line(buf[tail_lo:hi], tail_lo, body)
+    if buf.find(_PROBE, body, stop) >= 0:
+        size = wire_length(unquote(buf[body:stop], fmt), 0, None)
+    else:
+        size = wire_length(buf, body, stop)
+    seen = seen_in_header(buf[body:min(stop, body + HEADER_LIMIT)])
+    return (start, base + body, base + stop, end, size, seen,
+            hashlib.sha256(memoryview(buf)[lo:hi]).hexdigest())
+
+
+def wire_length(buf: bytes, lo: int, hi: int | None) -> int:
+    """Wire size of ``buf[lo:hi]`` by the rules of :mod:`pop3d.core.wire`, without copying."""
+    hi = len(buf) if hi is None else hi
+    lf = buf.count(b"\n", lo, hi)
+    size = hi - lo - buf.count(b"\r\n", lo, hi) + lf
+    if hi > lo and buf[hi - 1] != 0x0A:
+        size += 1 if buf[hi - 1] == 0x0D else 2
+    return size
+
+
+def seen_in_header(content_head: bytes) -> bool:
+    """Whether the header block has a ``Status:`` field (any case) whose value contains ``R``."""
     if content_head.startswith((b"\n", b"\r\n")):
         return False
-    end = _HEADER_END.search(content_head)
-    header = content_head[: end.start() + 1] if end else content_head
-    return any(b"R" in m.group(1) for m in _STATUS.finditer(header))
+    end = content_head.find(b"\n\n")
+    crlf_end = content_head.find(b"\n\r\n", 0, end if end >= 0 else len(content_head))
+    if crlf_end >= 0:
+        end = crlf_end
+    header = content_head[: end + 1] if end >= 0 else content_head
+    lowered = header.lower()
+    pos = lowered.find(b"status:")
+    while pos >= 0:
+        if pos == 0 or lowered[pos - 1] == 0x0A:
+            line_end = header.find(b"\n", pos)
+            if b"R" in header[pos + 7: line_end if line_end >= 0 else len(header)]:
+                return True
+        pos = lowered.find(b"status:", pos + 7)
+    return False
 
 
-def region_stats(fd: int, region: Region, fmt: str, chunk_size: int = 64 << 10,
-                 whole_limit: int = WHOLE_READ_LIMIT) -> Stats:
-    """Wire size (of the unquoted content), seen flag and digest of the raw region."""
-    length = region.end - region.start
-    if length <= whole_limit:
-        raw = pread_exact(fd, length, region.start)
-        content = raw[region.body - region.start: region.stop - region.start]
-        return Stats(wire_size([unquote(content, fmt)]), _seen(content[:HEADER_LIMIT]),
-                     hashlib.sha256(raw).hexdigest())
+def region_stats(fd: int, region: Region, fmt: str, chunk_size: int = 64 << 10) -> Stats:
+    """Stats of a region of any size, streamed (for regions too big for one read)."""
     digest = hashlib.sha256()
     pos = region.start
     while pos < region.end:
@@ -210,7 +266,7 @@ def region_stats(fd: int, region: Region, fmt: str, chunk_size: int = 64 << 10,
     while chunk := stream.read(chunk_size):
         sizer.feed(chunk)
     head = os.pread(fd, min(HEADER_LIMIT, region.stop - region.body), region.body)
-    return Stats(sizer.finish(), _seen(head), digest.hexdigest())
+    return Stats(sizer.finish(), seen_in_header(head), digest.hexdigest())
 
 
 class MessageStream:

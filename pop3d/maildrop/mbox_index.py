@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -49,9 +50,9 @@ class Entry:
     def from_row(cls, row: list[object]) -> Entry:
         start, body, stop, end, size, seen, digest, uid = row
         ints = (start, body, stop, end, size)
-        if not all(type(v) is int for v in ints) or not isinstance(digest, str) or not isinstance(uid, str):
-            raise ValueError("bad index row")
-        if not (0 <= start <= body <= stop <= end) or not valid_uid(uid):  # type: ignore[operator]
+        if not (all(type(v) is int for v in ints) and isinstance(digest, str)
+                and isinstance(uid, str) and valid_uid(uid)
+                and 0 <= start <= body <= stop <= end):  # type: ignore[operator]
             raise ValueError("bad index row")
         return cls(start, body, stop, end, size, bool(seen), digest, uid)  # type: ignore[arg-type]
 
@@ -69,8 +70,11 @@ class Index:
     entries: list[Entry] = field(default_factory=list)
 
 
+_UID = re.compile(r"[\x21-\x7e]{1,70}")
+
+
 def valid_uid(uid: str) -> bool:
-    return 0 < len(uid) <= 70 and all(0x21 <= ord(c) <= 0x7E for c in uid)
+    return _UID.fullmatch(uid) is not None
 
 
 def load(path: str) -> Index | None:

@@ -69,11 +69,10 @@ def _scan_range(fd: int, start: int, end: int, fmt: str, prior: Iterable[Entry],
     """Scan ``[start, end)`` (``start`` is 0 or a separator); UIDs/seen come from ``prior``."""
     prior = list(prior)
     seps = fmtmod.find_separators(fd, start, end)
-    regions = fmtmod.split_regions(fd, seps, start, end)
-    stats = [fmtmod.region_stats(fd, r, fmt) for r in regions]
-    uids = assign_uids((s.digest for s in stats), uid_pool(prior), taken)
+    described = fmtmod.describe(fd, fmtmod.region_bounds(fd, seps, start, end), fmt)
+    uids = assign_uids((d[6] for d in described), uid_pool(prior), taken)
     seen_before = {e.digest for e in prior if e.seen}
     return [
-        Entry(r.start, r.body, r.stop, r.end, s.size, s.seen or s.digest in seen_before, s.digest, uid)
-        for r, s, uid in zip(regions, stats, uids, strict=True)
+        Entry(start, body, stop, end_, size, seen or digest in seen_before, digest, uid)
+        for (start, body, stop, end_, size, seen, digest), uid in zip(described, uids, strict=True)
     ]
