@@ -46,6 +46,9 @@ class Session:
         #: A monitor account's session, or a LOGIN-DELAY poll (empty maildrop).
         self.monitor = False
         self.poll = False
+        #: A monitor account's session, or a LOGIN-DELAY poll (empty maildrop).
+        self.monitor = False
+        self.poll = False
         self.bad_commands = 0
         self.auth_failures = 0
         self.continuation: Continuation | None = None
@@ -165,6 +168,9 @@ class Session:
     def quit(self) -> list[Action]:
         if self.state is State.TRANSACTION:
             self._move(Event.QUIT)
+            if self.policy.expire == "0":
+                # RFC 2449 EXPIRE 0: what was retrieved (RETR) is deleted at UPDATE.
+                self.deleted |= self.retrieved
             return [Commit(frozenset(self.deleted), frozenset(self.retrieved))]
         self._move(Event.QUIT)
         return [Send(self.sign_off()), Close()]

@@ -1,0 +1,28 @@
+"""RFC 2449 EXPIRE 0 in the session: retrieved messages are deleted at UPDATE."""
+
+from __future__ import annotations
+
+import pytest
+
+from pop3d.core.actions import Commit
+from pop3d.core.messages import MessageInfo
+from pop3d.core.policy import SessionPolicy
+from pop3d.core.session import Session
+
+
+def session(expire: str | None) -> Session:
+    s = Session(SessionPolicy(expire=expire), "<c@h>")
+    s.receive_line(b"USER alice")
+    s.receive_line(b"PASS pw")
+    s.login_succeeded("alice", [MessageInfo(10, "a"), MessageInfo(20, "b"), MessageInfo(30, "c")])
+    return s
+
+
+@pytest.mark.parametrize("expire, deleted", [("0", {0, 1}), ("NEVER", {0}), ("30", {0}), (None, {0})])
+def test_expire_zero_deletes_retrieved_messages(expire, deleted):
+    s = session(expire)
+    s.receive_line(b"DELE 1")
+    s.receive_line(b"RETR 2")
+    s.receive_line(b"TOP 3 0")
+    [commit] = s.receive_line(b"QUIT")
+    assert commit == Commit(frozenset(deleted), frozenset({1}))
