@@ -5,6 +5,7 @@ Certificates are generated per test run; Python's ssl module is the client.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import ssl
@@ -191,4 +192,18 @@ def test_plaintext_refused_without_tls_but_apop_is_not(strict):
     digest = hashlib.md5(stamp + b"alice-pw").hexdigest()
     # The users file holds only a hash, so APOP fails; but not for lack of TLS.
     assert c.cmd(f"APOP alice {digest}") == b"-ERR [AUTH] invalid user name or password"
+    c.cmd("QUIT")
+
+
+def test_plaintext_sasl_refused_without_tls_and_works_after_stls(strict, cert):
+    server, _ = strict
+    c = greeted(server.port)
+    assert not [line for line in capa(c) if line.startswith(b"SASL")]
+    assert c.cmd("AUTH PLAIN") == REFUSED
+    assert c.cmd("AUTH LOGIN") == REFUSED
+    assert c.cmd("STLS").startswith(b"+OK")
+    start_tls(c, cert)
+    assert b"SASL PLAIN LOGIN" in capa(c)
+    token = base64.b64encode(b"\0alice\0alice-pw").decode()
+    assert c.cmd(f"AUTH PLAIN {token}").startswith(b"+OK alice has 1 messages")
     c.cmd("QUIT")
