@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -155,3 +157,27 @@ def test_passphrase_protected_key_is_refused_clearly(tmp_path, cert):
                                          serialization.BestAvailableEncryption(b"secret")))
     with pytest.raises(ConfigError, match=r"tls\.key: .*locked\.key is encrypted with a passphrase"):
         options_for(tmp_path, cert.certificate, str(locked))
+
+
+def run_pop3d(config_path: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pop3d", "-c", config_path],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_pop3d_refuses_to_start_with_a_mismatched_key_in_one_line(tmp_path, cert):
+    other = make_certificate(str(tmp_path / "other"), "other")
+    path = write_config(tmp_path, tls={"certificate": cert.certificate, "key": other.key},
+                        listen=["tcp:0:interface=127.0.0.1"])
+    out = run_pop3d(path)
+    assert out.returncode == 2
+    assert out.stderr.strip() == (f"pop3d: {path}: tls.key: {other.key} does not match the certificate "
+                                  f"in {cert.certificate}")
+
+
+def test_pop3d_refuses_to_start_with_a_missing_certificate_in_one_line(tmp_path, cert):
+    missing = str(tmp_path / "gone.crt")
+    path = write_config(tmp_path, tls={"certificate": missing, "key": cert.key})
+    out = run_pop3d(path)
+    assert out.returncode == 2
+    assert out.stderr.strip() == (f"pop3d: {path}: tls.certificate: cannot read {missing}: "
+                                  "No such file or directory")
