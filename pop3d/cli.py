@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from pop3d import __version__
@@ -38,6 +39,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def report_config_error(exc: ConfigError) -> None:
+    """Say what is wrong with the configuration, where the admin will see it.
+
+    Under inetd, standard error is the client's socket: the client gets a
+    POP3 answer and the one line goes to syslog (facility mail) instead.
+    """
+    from pop3d.server.inetd import started_by_inetd
+
+    if started_by_inetd():
+        import syslog
+
+        syslog.openlog("pop3d", syslog.LOG_PID, syslog.LOG_MAIL)
+        syslog.syslog(syslog.LOG_ERR, str(exc))
+        os.write(1, b"-ERR [SYS/TEMP] server configuration error, try later\r\n")
+        return
+    print(f"pop3d: {exc}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.timeout is not None and args.timeout <= 0:
@@ -46,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        print(f"pop3d: {exc}", file=sys.stderr)
+        report_config_error(exc)
         return 2
     if args.timeout is not None:
         from dataclasses import replace

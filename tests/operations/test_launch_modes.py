@@ -77,6 +77,26 @@ def test_inetd_mode_serves_the_socket_on_stdin_with_the_real_peer_address(tmp_pa
     assert first_message_deleted(tmp_path)
 
 
+def test_config_error_under_inetd_answers_pop3_not_a_stray_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("users: [{type: virtual, file: u.yaml}]\ntimout: 5\n")
+    client_sock, server_sock = accepted_pair()
+    with server_sock:
+        proc = subprocess.Popen([*POP3D, "-i", "-c", str(bad)], stdin=server_sock, stdout=server_sock,
+                                stderr=server_sock, cwd=str(tmp_path))
+    client = Client(client_sock)
+    try:
+        assert client.line() == b"-ERR [SYS/TEMP] server configuration error, try later"
+        assert client.closed()
+        assert client.buf == b""
+        assert proc.wait(15) == 2
+    finally:
+        client.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def test_dash_i_without_a_socket_is_a_clear_error(config):
     result = subprocess.run([*POP3D, "-i", "-c", config], stdin=subprocess.DEVNULL,
                             capture_output=True, text=True, timeout=30)
