@@ -8,7 +8,9 @@ service, pflogsumm-style reports) read pop3d's mail.log unchanged::
     Stats: alice 2 4096 5 10240 client.example 192.0.2.7
 
 ``Stats:`` gives the user, messages and octets deleted, messages and octets
-left, then the client's host name and address.  Deletions count only when
+left, then the client's host name and address, then ``monitor`` for a
+monitor account's session or ``poll`` for a login served an empty maildrop
+under LOGIN-DELAY.  Deletions count only when
 the session ended with QUIT and the maildrop was updated.
 """
 
@@ -24,8 +26,13 @@ from pop3d.server.observers import ConnectionInfo, SessionObserver, SessionSumma
 
 
 def stats_line(user: str, summary: SessionSummary, host: str, ip: str) -> str:
-    return (f"Stats: {user} {summary.deleted_messages} {summary.deleted_octets} "
+    line = (f"Stats: {user} {summary.deleted_messages} {summary.deleted_octets} "
             f"{summary.left_messages} {summary.left_octets} {host} {ip}")
+    # Health checks and LOGIN-DELAY polls carry a mark after the address, for
+    # reports to leave out; qpopper's tools read only the first five fields.
+    if summary.monitor:
+        return line + " monitor"
+    return line + " poll" if summary.poll else line
 
 
 def login_line(version: str, user: str, host: str, ip: str) -> str:
