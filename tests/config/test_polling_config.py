@@ -1,0 +1,55 @@
+"""login_delay, expire, monitors and xtnd settings: values and one-line errors."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from pop3d.config import ConfigError, load_config
+
+
+def load(tmp_path, **settings):
+    (tmp_path / "users.yaml").write_text("{}\n")
+    config = {"hostname": "h", "users": [{"type": "virtual", "file": "users.yaml"}], **settings}
+    path = tmp_path / "pop3d.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return load_config(str(path))
+
+
+def test_defaults(tmp_path):
+    config = load(tmp_path)
+    assert config.login_delay.seconds is None and not config.login_delay.enabled
+    assert (config.expire, config.monitors, config.xtnd.enabled) == ("NEVER", frozenset(), False)
+    assert config.xtnd.submit == ("/usr/sbin/sendmail", "-t", "-i")
+
+
+def test_values(tmp_path):
+    config = load(tmp_path, login_delay={"seconds": 300, "policy": "reject", "state_dir": "state",
+                                         "users": {"carol": 900}},
+                  expire=0, monitors=["haproxy"],
+                  xtnd={"enabled": True, "submit": "/usr/lib/sendmail -t -i -oi", "max_message": 2048})
+    assert config.login_delay.seconds == 300 and config.login_delay.policy == "reject"
+    assert config.login_delay.state_dir == str(tmp_path / "state")
+    assert config.login_delay.users == {"carol": 900}
+    assert (config.expire, config.monitors) == ("0", frozenset({"haproxy"}))
+    assert config.xtnd.submit == ("/usr/lib/sendmail", "-t", "-i", "-oi")
+    assert config.xtnd.max_message == 2048
+
+
+@pytest.mark.parametrize("settings, key", [
+    ({"login_delay": {"seconds": -1}}, "login_delay.seconds"),
+    ({"login_delay": {"seconds": 60, "policy": "drop"}}, "login_delay.policy"),
+    ({"login_delay": {"users": {"carol": "soon"}}}, "login_delay.users.carol"),
+    ({"login_delay": {"second": 60}}, "login_delay.second"),
+    ({"expire": "sometimes"}, "expire"),
+    ({"expire": -2}, "expire"),
+    ({"monitors": [""]}, "monitors[0]"),
+    ({"xtnd": {"submit": "sendmail -t"}}, "xtnd.submit"),
+    ({"xtnd": {"submit": []}}, "xtnd.submit"),
+    ({"xtnd": {"max_message": 10}}, "xtnd.max_message"),
+    ({"xtnd": {"enabled": "yes"}}, "xtnd.enabled"),
+])
+def test_errors_name_the_key(tmp_path, settings, key):
+    with pytest.raises(ConfigError) as err:
+        load(tmp_path, **settings)
+    assert err.value.key == key
