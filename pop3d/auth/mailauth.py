@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import errno
-import fcntl
 import os
-import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 
+from pop3d.auth.atomic import locked, replace_file
 from pop3d.auth.records import SourceUnavailable
+
+__all__ = ["MailauthDatabase", "MailauthError", "locked", "read", "valid_name", "write"]
 
 HEADER = "# pop3d mailauth database (popauth(8)); do not edit while popauth runs\n"
 MODE = 0o600
@@ -67,43 +67,9 @@ def read(path: str) -> dict[str, bytes]:
 
 def write(path: str, secrets: Mapping[str, bytes]) -> None:
     """Replace the database atomically with ``secrets`` (mode 0600, owner kept)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        old = os.stat(path)
-    except FileNotFoundError:
-        old = None
-    fd, tmp = tempfile.mkstemp(prefix=".mailauth.", dir=directory)  # mkstemp creates it 0600
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(HEADER)
-            for name in sorted(secrets):
-                f.write(f"{name}:{base64.b64encode(secrets[name]).decode('ascii')}\n")
-            f.flush()
-            os.fchmod(f.fileno(), MODE)
-            if old is not None and os.geteuid() == 0:
-                os.fchown(f.fileno(), old.st_uid, old.st_gid)  # the server may run as its owner
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-@contextlib.contextmanager
-def locked(path: str) -> Iterator[None]:
-    """Hold the database's lock file, so concurrent popauth runs do not lose updates."""
-    fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT, MODE)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+    lines = [HEADER] + [f"{name}:{base64.b64encode(secrets[name]).decode('ascii')}\n"
+                        for name in sorted(secrets)]
+    replace_file(path, "".join(lines), MODE)
 
 
 class MailauthDatabase:

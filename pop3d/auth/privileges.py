@@ -14,6 +14,7 @@ the server never reads a file with more rights than the mailbox's owner has.
 from __future__ import annotations
 
 import grp
+import importlib
 import os
 import pwd
 import stat
@@ -55,12 +56,23 @@ def _gid(name: str) -> int:
         raise PrivilegeError(f"no such group: {name}") from None
 
 
+#: Modules imported only when first needed; load them while we can still read any file
+#: (the interpreter's own library may sit where the new identity cannot look).
+LAZY_MODULES = ("pop3d.maildrop.maildir", "pop3d.maildrop.mbox")
+
+
+def preload() -> None:
+    for name in LAZY_MODULES:
+        importlib.import_module(name)
+
+
 def switch_to(identity: Identity) -> None:
     """Become ``identity`` for good: real, effective and saved ids, and only its groups."""
     if (os.getresuid(), os.getresgid()) == ((identity.uid,) * 3, (identity.gid,) * 3):
         return
     if os.geteuid() != 0:
         raise PrivilegeError(f"cannot switch to user {identity.name}: not running as root")
+    preload()
     os.setgroups(list(dict.fromkeys((identity.gid, *identity.groups))))
     os.setresgid(identity.gid, identity.gid, identity.gid)
     os.setresuid(identity.uid, identity.uid, identity.uid)

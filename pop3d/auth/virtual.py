@@ -14,6 +14,7 @@ runs.  Plain-text passwords are refused unless the source allows them.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hmac
 import os
 import threading
@@ -29,8 +30,16 @@ from pop3d.maildrop.location import expand
 
 HASH_SCHEMES = ["argon2", "bcrypt", "sha512_crypt", "sha256_crypt"]
 CONTEXT = CryptContext(schemes=HASH_SCHEMES)
-#: Verified against when the user is unknown, so timing does not tell.
-_DUMMY_HASH = CONTEXT.hash("pop3d-dummy-password", scheme="sha512_crypt")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the user is unknown, so timing does not tell.
+
+    Made on first use (the server's VirtualUsers makes it at start), not at
+    import: a full-strength hash takes a second, which popauth need not pay.
+    """
+    return CONTEXT.handler("sha512_crypt").hash("pop3d-dummy-password")
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,7 @@ class VirtualUsers:
         self._stamp: tuple[int, int, int] | None = None
         self._users: dict[str, VirtualUser] = {}
         self.reload()
+        _dummy_hash()  # now, so the first unknown user costs no more than the next
 
     def reload(self) -> None:
         """Read the file if it changed; a broken file keeps the old users."""
@@ -97,9 +107,12 @@ class VirtualUsers:
                           login_delay=user.login_delay)
 
     def verify_password(self, record: UserRecord | None, password: bytes) -> bool:
-        user = self._current().get(record.name) if record else None
+        users = self._current()
+        user = users.get(record.name) if record else None
         if user is None:
-            CONTEXT.verify(password, _DUMMY_HASH)
+            # Check against a real user's hash (same scheme and cost) and discard
+            # the result, so an unknown name costs what a known one does.
+            CONTEXT.verify(password, self._timing_hash(users))
             return False
         if user.password_hash.startswith("plain:"):
             return hmac.compare_digest(user.password_hash[6:].encode(), password)
@@ -107,6 +120,11 @@ class VirtualUsers:
             return CONTEXT.verify(password, user.password_hash)
         except ValueError:
             return False
+
+    @staticmethod
+    def _timing_hash(users: dict[str, VirtualUser]) -> str:
+        hashed = (u.password_hash for u in users.values() if not u.password_hash.startswith("plain:"))
+        return min(hashed, default=None) or _dummy_hash()
 
     def apop_secret(self, record: UserRecord) -> bytes | None:
         return None

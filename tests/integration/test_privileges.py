@@ -1,0 +1,142 @@
+"""Giving up root, checked on the serving process itself (/proc/PID/status).
+
+Standalone: bind (a privileged port) as root, then run as ``run_as``.
+inetd (one process per connection): become the authenticated UNIX user
+before the maildrop is opened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import socket
+import subprocess
+import sys
+import tempfile
+
+from support import HOST, Client, ServerFixture, write_config
+from unix_kit import chown_tree, require_root, unix_account
+
+
+def ids(pid: int) -> dict[str, list[int]]:
+    """Uid, Gid (real, effective, saved, fs) and Groups of a process."""
+    out: dict[str, list[int]] = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("Uid", "Gid", "Groups"):
+                out[key] = [int(v) for v in value.split()]
+    return out
+
+
+def make_maildir(path: str) -> None:
+    for sub in ("new", "cur", "tmp"):
+        os.makedirs(os.path.join(path, sub), exist_ok=True)
+    with open(os.path.join(path, "new", "1700000000.M1P1.test"), "wb") as f:
+        f.write(b"Subject: hi\r\n\r\nhello\r\n")
+
+
+def free_low_port() -> int:
+    """A free port below 1024 on loopback: only root can bind it."""
+    for port in range(1023, 900, -1):
+        with contextlib.suppress(OSError), socket.socket() as s:
+            s.bind((HOST, port))
+            return port
+    raise RuntimeError("no free port below 1024")
+
+
+def test_standalone_binds_as_root_then_runs_as_run_as(tmp_path):
+    require_root()
+    with unix_account() as name:
+        pw = pwd.getpwnam(name)
+        spool = tempfile.mkdtemp(prefix="p3t-spool-")
+        try:
+            os.chmod(spool, 0o755)
+            make_maildir(os.path.join(spool, "alice"))
+            chown_tree(os.path.join(spool, "alice"), name)
+            make_maildir(os.path.join(spool, "root-only"))
+            os.chmod(os.path.join(spool, "root-only"), 0o700)
+            users = {"alice": {"password": "alice-pw", "maildrop": f"maildir:{spool}/alice"},
+                     "carol": {"password": "carol-pw", "maildrop": f"maildir:{spool}/root-only"}}
+            port = free_low_port()
+            config = write_config(str(tmp_path), users, port, {
+                "listen": [f"tcp:{port}:interface={HOST}"],
+                "run_as": {"user": name, "group": name, "groups": ["mail"]},
+            })
+            server = ServerFixture(str(tmp_path), port, config)
+            try:
+                server.start()
+                assert server.proc is not None
+                status = ids(server.proc.pid)
+                assert status["Uid"] == [pw.pw_uid] * 4
+                assert status["Gid"] == [pw.pw_gid] * 4
+                assert sorted(status["Groups"]) == sorted({pw.pw_gid, 8})  # its group and mail
+                c = Client.connect(port)
+                c.line()
+                c.cmd("USER alice")
+                assert c.cmd("PASS alice-pw") == b"+OK alice has 1 messages (22 octets)"
+                assert c.cmd("STAT") == b"+OK 1 22"
+                c.cmd("QUIT")
+                # A maildrop only root could read stays closed: no root rights are left.
+                c = Client.connect(port)
+                c.line()
+                c.cmd("USER carol")
+                assert c.cmd("PASS carol-pw") == b"-ERR [SYS/TEMP] maildrop is unavailable, try later"
+                c.close()
+            finally:
+                server.stop()
+        finally:
+            subprocess.run(["rm", "-rf", spool], check=False)
+
+
+def test_unknown_run_as_user_stops_the_server(tmp_path):
+    require_root()
+    port = free_low_port()
+    config = write_config(str(tmp_path), {}, port, {"run_as": {"user": "no-such-user-p3t"}})
+    proc = subprocess.run([sys.executable, "-m", "pop3d", "-c", config], capture_output=True, text=True,
+                          timeout=60, cwd=str(tmp_path))
+    assert proc.returncode == 1
+    assert "pop3d: cannot drop privileges: no such user: no-such-user-p3t" in proc.stderr
+
+
+def test_inetd_process_becomes_the_unix_user_before_opening_the_maildrop(tmp_path):
+    require_root()
+    with unix_account("Unix pw 1!") as name:
+        pw = pwd.getpwnam(name)
+        home = pw.pw_dir
+        make_maildir(os.path.join(home, "Maildir"))
+        chown_tree(home, name)  # the home is 0700: only the user (and root) can enter it
+        config = write_config(str(tmp_path), {}, 0, {
+            "users": [{"type": "unix", "maildrop": "maildir:~/Maildir"}],
+            "listen": [f"tcp:0:interface={HOST}"],
+        })
+        with socket.socket() as listener:
+            listener.bind((HOST, 0))
+            listener.listen(1)
+            client_sock = socket.create_connection(listener.getsockname(), timeout=10)
+            server_sock, _ = listener.accept()
+        with server_sock:
+            proc = subprocess.Popen([sys.executable, "-m", "pop3d", "-i", "-c", config], stdin=server_sock,
+                                    stdout=server_sock, stderr=server_sock, cwd=str(tmp_path))
+        c = Client(client_sock)
+        try:
+            assert c.line().startswith(b"+OK")
+            assert ids(proc.pid)["Uid"] == [0] * 4  # root until someone logs in
+            c.cmd(f"USER {name}")
+            assert c.cmd("PASS Unix pw 1!") == f"+OK {name} has 1 messages (22 octets)".encode()
+            status = ids(proc.pid)
+            assert status["Uid"] == [pw.pw_uid] * 4
+            assert status["Gid"] == [pw.pw_gid] * 4
+            assert sorted(status["Groups"]) == sorted(os.getgrouplist(name, pw.pw_gid))
+            assert c.cmd("DELE 1") == b"+OK message 1 deleted"
+            assert c.cmd("QUIT").startswith(b"+OK")
+            assert proc.wait(15) == 0
+            # The deletion was committed by the process now running as the user.
+            cur = os.path.join(home, "Maildir", "cur")
+            assert os.listdir(os.path.join(home, "Maildir", "new")) == [] and os.listdir(cur) == []
+        finally:
+            c.close()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

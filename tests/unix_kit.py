@@ -1,0 +1,51 @@
+"""Real UNIX accounts for tests: created with useradd/chpasswd, always removed afterwards."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+from support import require_tool
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to create UNIX accounts and switch users")
+
+
+def run(*cmd: str, stdin: str | None = None) -> None:
+    subprocess.run(cmd, input=stdin, text=True, check=True, capture_output=True, timeout=60)
+
+
+@contextlib.contextmanager
+def unix_account(password: str | None = None, method: str = "YESCRYPT",
+                 home_mode: int = 0o700) -> Iterator[str]:
+    """A fresh account ``p3t<random>`` with a home directory; deleted (with its home) on exit."""
+    require_root()
+    useradd, userdel = require_tool("useradd"), require_tool("userdel")
+    name = "p3t" + secrets.token_hex(4)
+    run(useradd, "--create-home", "--shell", "/usr/sbin/nologin", "--user-group", name)
+    try:
+        os.chmod(os.path.expanduser(f"~{name}"), home_mode)
+        if password is not None:
+            run(require_tool("chpasswd"), "-c", method, stdin=f"{name}:{password}\n")
+        yield name
+    finally:
+        subprocess.run([userdel, "--remove", "--force", name], capture_output=True, timeout=60)
+        subprocess.run(["groupdel", name], capture_output=True, timeout=60)
+
+
+def shadow_hash(name: str) -> str:
+    with open("/etc/shadow") as f:
+        for line in f:
+            if line.startswith(name + ":"):
+                return line.split(":")[1]
+    raise KeyError(name)
+
+
+def chown_tree(path: str, name: str) -> None:
+    run("chown", "-R", f"{name}:{name}", path)
