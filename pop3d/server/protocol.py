@@ -97,8 +97,10 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
             self.admitted = None
         self.closing = True
         self.queue.clear()
-        # A dropped connection commits nothing: just release the lock.
-        self.release_maildrop()
+        # A dropped connection commits nothing: just release the lock.  But a
+        # commit already running after QUIT keeps it until it ends (commit()).
+        if self.session is None or self.session.state is not State.UPDATE:
+            self.release_maildrop()
         self.xtnd.connection_lost()
         if self.watch is not None:
             self.watch, watch = None, self.watch

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import pytest
 from twisted.cred.portal import Portal
-from twisted.internet import task
+from twisted.internet import defer, task
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
 
+import pop3d.server.protocol as protocol_module
 from pop3d.config.model import Config, Limits
+from pop3d.core.messages import MessageInfo
+from pop3d.maildrop import EmptyMaildrop
 from pop3d.server.context import ServerContext, base_policy
 from pop3d.server.limits import ConnectionLimiter
 from pop3d.server.protocol import POP3Factory, POP3ServerProtocol
@@ -259,3 +262,53 @@ def test_policy_for_a_context_without_tls():
     tls = make_context(tls=True)
     assert tls.policy_for(tls_active=False, peer_host="127.0.0.1").stls_available
     assert not tls.policy_for(tls_active=True, peer_host="127.0.0.1").stls_available
+
+
+# -- disconnects ------------------------------------------------------------------------
+
+
+class RecordingMaildrop(EmptyMaildrop):
+    def __init__(self) -> None:
+        self.closed = False
+
+    def messages(self):
+        return (MessageInfo(10, "u1", False), MessageInfo(20, "u2", False))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_client_vanishing_during_the_commit_keeps_the_lock_until_it_ends(monkeypatch):
+    commits: list[tuple[object, defer.Deferred[None]]] = []
+
+    def defer_to_thread(f, *args):
+        d: defer.Deferred[None] = defer.Deferred()
+        commits.append((args, d))
+        return d
+
+    monkeypatch.setattr(protocol_module.threads, "deferToThread", defer_to_thread)
+    c = Conn(make_context())
+    session = c.proto.session
+    maildrop = RecordingMaildrop()
+    session.authenticate("alice", object(), "USER")  # the portal is bypassed here
+    c.proto.maildrop = maildrop
+    c.proto.perform(session.login_succeeded("alice", maildrop.messages()))
+    c.take()
+    c.send(b"DELE 1\r\nQUIT\r\n")
+    assert commits and commits[0][0] == (frozenset({0}), frozenset())
+    c.proto.connectionLost()  # QUIT, then a reset before the answer
+    assert not maildrop.closed, "the lock was released while the commit was still writing"
+    commits[0][1].callback(None)
+    assert maildrop.closed
+
+
+def test_client_vanishing_in_transaction_releases_the_lock_at_once():
+    c = Conn(make_context())
+    session = c.proto.session
+    maildrop = RecordingMaildrop()
+    session.authenticate("alice", object(), "USER")  # the portal is bypassed here
+    c.proto.maildrop = maildrop
+    c.proto.perform(session.login_succeeded("alice", maildrop.messages()))
+    c.send(b"DELE 1\r\n")
+    c.proto.connectionLost()
+    assert maildrop.closed
