@@ -6,6 +6,7 @@ a reason for refusal; everything about where users come from lives here.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from twisted.cred import error
@@ -19,7 +20,7 @@ from pop3d.auth.admission import Admission, Kind, LoginGate, open_admitted
 from pop3d.auth.directory import UserDirectory
 from pop3d.auth.privileges import maildrop_opener
 from pop3d.auth.records import UserRecord
-from pop3d.maildrop import Maildrop, open_maildrop
+from pop3d.maildrop import DEFAULT_OPTIONS, Maildrop, MaildropOptions, open_maildrop
 
 
 class IMaildrop(Interface):
@@ -84,6 +85,7 @@ class SharedSecretChecker:
 
     def requestAvatarId(self, credentials: Any) -> defer.Deferred[bytes]:  # noqa: N802
         name = credentials.username.decode("utf-8")
+
         def check() -> bytes:
             secret = self.directory.apop_secret(name)  # file and NSS look-ups: in a thread
             # Check even without a secret, so unknown users cost the same.
@@ -100,8 +102,9 @@ class MaildropRealm:
     """Opens (and locks) the user's maildrop in a worker thread."""
 
     def __init__(self, directory: UserDirectory, gate: LoginGate | None = None,
-                 switch_user: bool = False) -> None:
+                 switch_user: bool = False, options: MaildropOptions = DEFAULT_OPTIONS) -> None:
         self.directory = directory
+        self.options = options
         self.gate = gate
         #: One process per connection (inetd): become the UNIX user before opening.
         self.switch_user = switch_user
@@ -113,7 +116,8 @@ class MaildropRealm:
         if record is None:
             return defer.fail(error.UnauthorizedLogin("user vanished"))
         # Monitors and early polls (LOGIN-DELAY) get an empty maildrop, no lock.
-        opener = maildrop_opener(record, open_maildrop, self.switch_user)
+        opener = maildrop_opener(record, functools.partial(open_maildrop, options=self.options),
+                                 self.switch_user)
         d = threads.deferToThread(open_admitted, self.gate, record, opener, record.location)
 
         def opened(result: tuple[Maildrop, Admission]) -> tuple[Any, LoggedIn, Any]:
@@ -124,6 +128,6 @@ class MaildropRealm:
 
 
 def build_portal(directory: UserDirectory, gate: LoginGate | None = None,
-                 switch_user: bool = False) -> Portal:
+                 switch_user: bool = False, options: MaildropOptions = DEFAULT_OPTIONS) -> Portal:
     checkers = [DirectoryChecker(directory), SharedSecretChecker(directory)]
-    return Portal(MaildropRealm(directory, gate, switch_user), checkers)
+    return Portal(MaildropRealm(directory, gate, switch_user, options), checkers)

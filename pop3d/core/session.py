@@ -46,9 +46,6 @@ class Session:
         #: A monitor account's session, or a LOGIN-DELAY poll (empty maildrop).
         self.monitor = False
         self.poll = False
-        #: A monitor account's session, or a LOGIN-DELAY poll (empty maildrop).
-        self.monitor = False
-        self.poll = False
         self.bad_commands = 0
         self.auth_failures = 0
         self.continuation: Continuation | None = None

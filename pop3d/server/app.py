@@ -13,6 +13,7 @@ from pop3d.auth.admission import build_gate
 from pop3d.auth.directory import build_directory
 from pop3d.auth.portal import build_portal
 from pop3d.config.model import Config, DemoSeed
+from pop3d.maildrop import MaildropOptions
 from pop3d.server.context import ServerContext, base_policy
 from pop3d.server.limits import limiter_for
 from pop3d.server.protocol import POP3Factory
@@ -32,9 +33,14 @@ def seed_demo(demo: DemoSeed) -> None:
 def build_context(config: Config, switch_user: bool = False) -> ServerContext:
     """``switch_user``: one process per connection (inetd), run as the UNIX user once logged in."""
     directory = build_directory(config)
-    return ServerContext(config=config, portal=build_portal(directory, build_gate(config), switch_user),
-                         policy=base_policy(config), throttle=FailureThrottle(config.auth),
-                         tls_options=configured_options(config), limiter=limiter_for(config.limits))
+    limits = config.limits
+    return ServerContext(
+        config=config,
+        portal=build_portal(directory, build_gate(config), switch_user,
+                            MaildropOptions(config.mbox_format, limits.lock_timeout)),
+        policy=base_policy(config), throttle=FailureThrottle(config.auth),
+        tls_options=configured_options(config), limiter=limiter_for(limits),
+    )
 
 
 @defer.inlineCallbacks

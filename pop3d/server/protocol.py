@@ -7,6 +7,7 @@ transfer is busy), and carries out the actions the session returns.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import deque
 
@@ -77,6 +78,10 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
             return
         self.admitted = str(peer_host)
         self.context.connections.add(self)
+        # Responses are written whole; do not let Nagle hold them back.
+        if hasattr(self.transport, "setTcpNoDelay"):
+            with contextlib.suppress(OSError):
+                self.transport.setTcpNoDelay(True)
         tls = transport_is_tls(self.transport) or self.factory_is_tls()
         policy = self.context.policy_for(tls_active=tls, peer_host=peer_host)
         self.session = Session(policy, make_challenge(policy.hostname))
