@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 
-from twisted.internet import defer, interfaces
+from twisted.internet import interfaces
 from twisted.logger import Logger
-from zope.interface import implementer
 
 from pop3d.core.wire import TERMINATOR
 from pop3d.maildrop import Maildrop, MaildropError, MessageReader
+from pop3d.server.streaming import PullResponse
 
 log = Logger()
 
@@ -79,47 +79,25 @@ def header_line(maildrop: Maildrop, index: int, name: str) -> bytes:
     return number + b" " + value.replace(b"\r", b" ").replace(b"\0", b" ")
 
 
-@implementer(interfaces.IPullProducer)
-class HeaderListProducer:
+class HeaderListProducer(PullResponse):
+    """XTND XLIST: one header line per message, then the terminator."""
+
+    budget = BATCH
+
     def __init__(self, consumer: interfaces.IConsumer, maildrop: Maildrop, name: str,
                  indices: Sequence[int], status: bytes,
                  on_progress: Callable[[], object] | None = None) -> None:
-        self.consumer = consumer
+        super().__init__(consumer, status, on_progress)
         self.maildrop = maildrop
         self.name = name
         self.remaining = iter(indices)
-        self.on_progress = on_progress
-        self.finished: defer.Deferred[None] = defer.Deferred()
-        self._pending = status
-        self._done = False
+        self._terminated = False
 
-    def start(self) -> defer.Deferred[None]:
-        self.consumer.registerProducer(self, False)
-        return self.finished
-
-    def resumeProducing(self) -> None:  # noqa: N802 (Twisted's name)
-        if self._done:
-            return
-        out = [self._pending]
-        size = len(self._pending)
-        self._pending = b""
-        while size < BATCH:
-            index = next(self.remaining, None)
-            if index is None:
-                out.append(TERMINATOR)
-                self._done = True
-                break
-            line = header_line(self.maildrop, index, self.name) + b"\r\n"
-            out.append(line)
-            size += len(line)
-        self.consumer.write(b"".join(out))
-        if self.on_progress is not None:
-            self.on_progress()
-        if self._done:
-            self.consumer.unregisterProducer()
-            self.finished.callback(None)
-
-    def stopProducing(self) -> None:  # noqa: N802
-        if not self._done:
-            self._done = True
-            self.finished.errback(defer.CancelledError("connection lost during XLIST"))
+    def next_piece(self) -> bytes | None:
+        if self._terminated:
+            return None
+        index = next(self.remaining, None)
+        if index is None:
+            self._terminated = True
+            return TERMINATOR
+        return header_line(self.maildrop, index, self.name) + b"\r\n"
