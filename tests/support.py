@@ -132,6 +132,8 @@ def write_config(workdir: str, users: dict[str, dict[str, str]], port: int,
         # Failed logins wait 2 s by default; keep deliberate failures in tests quick
         # (a test that measures the delay passes its own ``auth`` section).
         "auth": {"failure_delay": TEST_FAILURE_DELAY, "max_failure_delay": TEST_FAILURE_DELAY},
+        # Shared databases (LOGIN-DELAY, EXPIRE) stay in the test's folder, never /var/lib.
+        "state_dir": os.path.join(workdir, "state"),
     }
     config.update(extra or {})
     path = os.path.join(workdir, "pop3d.yaml")

@@ -21,6 +21,7 @@ from pop3d.auth.directory import UserDirectory
 from pop3d.auth.privileges import maildrop_opener
 from pop3d.auth.records import UserRecord
 from pop3d.maildrop import DEFAULT_OPTIONS, Maildrop, MaildropOptions, open_maildrop
+from pop3d.maildrop.expiry import ExpiringMaildrop, RetrievalLog
 
 
 class IMaildrop(Interface):
@@ -51,6 +52,11 @@ class LoggedIn:
     @property
     def login_delay(self) -> int | None:
         return self.admission.login_delay
+
+    @property
+    def expired(self) -> frozenset[int]:
+        """Messages past the EXPIRE period, deleted at UPDATE (see pop3d.maildrop.expiry)."""
+        return self.maildrop.expired if isinstance(self.maildrop, ExpiringMaildrop) else frozenset()
 
 
 @implementer(ICredentialsChecker)
@@ -102,10 +108,13 @@ class MaildropRealm:
     """Opens (and locks) the user's maildrop in a worker thread."""
 
     def __init__(self, directory: UserDirectory, gate: LoginGate | None = None,
-                 switch_user: bool = False, options: MaildropOptions = DEFAULT_OPTIONS) -> None:
+                 switch_user: bool = False, options: MaildropOptions = DEFAULT_OPTIONS,
+                 retrievals: RetrievalLog | None = None) -> None:
         self.directory = directory
         self.options = options
         self.gate = gate
+        #: First-retrieval times, when EXPIRE is a number of days.
+        self.retrievals = retrievals
         #: One process per connection (inetd): become the UNIX user before opening.
         self.switch_user = switch_user
 
@@ -118,7 +127,7 @@ class MaildropRealm:
         # Monitors and early polls (LOGIN-DELAY) get an empty maildrop, no lock.
         opener = maildrop_opener(record, functools.partial(open_maildrop, options=self.options),
                                  self.switch_user)
-        d = threads.deferToThread(open_admitted, self.gate, record, opener, record.location)
+        d = threads.deferToThread(self.open_for_session, record, opener)
 
         def opened(result: tuple[Maildrop, Admission]) -> tuple[Any, LoggedIn, Any]:
             maildrop, admission = result
@@ -126,8 +135,20 @@ class MaildropRealm:
 
         return d.addCallback(opened)
 
+    def open_for_session(self, record: UserRecord, opener: Any) -> tuple[Maildrop, Admission]:
+        """Admit and open (blocking: in a worker thread); track retrievals for EXPIRE."""
+        maildrop, admission = open_admitted(self.gate, record, opener, record.location)
+        if self.retrievals is not None and admission.kind is Kind.NORMAL:
+            try:
+                maildrop = ExpiringMaildrop(maildrop, record.name, self.retrievals)
+            except BaseException:
+                maildrop.close()
+                raise
+        return maildrop, admission
+
 
 def build_portal(directory: UserDirectory, gate: LoginGate | None = None,
-                 switch_user: bool = False, options: MaildropOptions = DEFAULT_OPTIONS) -> Portal:
+                 switch_user: bool = False, options: MaildropOptions = DEFAULT_OPTIONS,
+                 retrievals: RetrievalLog | None = None) -> Portal:
     checkers = [DirectoryChecker(directory), SharedSecretChecker(directory)]
-    return Portal(MaildropRealm(directory, gate, switch_user, options), checkers)
+    return Portal(MaildropRealm(directory, gate, switch_user, options, retrievals), checkers)

@@ -14,7 +14,7 @@ from pop3d.config.auth import load_auth, load_run_as
 from pop3d.config.errors import ConfigError
 from pop3d.config.logging_options import load_logging
 from pop3d.config.model import Config, DemoSeed, Limits, UserSourceConfig
-from pop3d.config.polling import load_expire, load_login_delay, load_monitors, load_xtnd
+from pop3d.config.polling import DEFAULT_STATE_DIR, load_expire, load_login_delay, load_monitors, load_xtnd
 from pop3d.config.reader import Section
 from pop3d.config.tls import check_listen, default_listen, load_tls
 from pop3d.maildrop.location import parse_template
@@ -93,6 +93,7 @@ def load_config(path: str) -> Config:
     if demo_section.data:
         demo = DemoSeed(demo_section.path_("source"), demo_section.path_("workdir"))
         demo_section.finish()
+    state_dir = top.path_("state_dir", DEFAULT_STATE_DIR)
     config = Config(
         path=path,
         hostname=top.str("hostname", None) or socket.getfqdn(),
@@ -102,7 +103,8 @@ def load_config(path: str) -> Config:
         mbox_format=top.str("mbox_format", "mboxrd", choices=("mboxrd", "mboxo")),
         users=users,
         limits=load_limits(top.section("limits")),
-        login_delay=load_login_delay(top.section("login_delay")),
+        state_dir=state_dir,
+        login_delay=load_login_delay(top.section("login_delay"), state_dir),
         expire=load_expire(top),
         monitors=load_monitors(top),
         xtnd=load_xtnd(top.section("xtnd")),

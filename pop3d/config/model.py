@@ -80,9 +80,11 @@ class Config:
     users: tuple[UserSourceConfig, ...]
     limits: Limits
     demo: DemoSeed | None = None
+    #: Folder of the databases every pop3d process shares (first retrievals for EXPIRE).
+    state_dir: str = "/var/lib/pop3d"
     #: RFC 2449 LOGIN-DELAY and its store (see pop3d.config.polling).
     login_delay: LoginDelayConfig = field(default_factory=LoginDelayConfig)
-    #: RFC 2449 EXPIRE: "NEVER" or a number of days.
+    #: RFC 2449 EXPIRE: "NEVER" or a number of days (retrieved mail is deleted that long after).
     expire: str = "NEVER"
     #: Health-check accounts: no maildrop, no lock, no LOGIN-DELAY.
     monitors: frozenset[str] = frozenset()

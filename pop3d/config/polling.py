@@ -6,9 +6,9 @@
     login_delay:
       seconds: 300            # minimum interval between a user's logins
       policy: empty           # empty: serve an empty maildrop; reject: -ERR [LOGIN-DELAY]
-      state_dir: /var/lib/pop3d
+      state_dir: /var/lib/pop3d  # default: the top-level state_dir
       users: {carol: 900}     # per-user values (the users file may also set them)
-    expire: NEVER             # or a number of days; 0 deletes what was retrieved
+    expire: NEVER             # or days: retrieved mail is deleted that long after (0: at QUIT)
     monitors: [haproxy]       # accounts that log in with no maildrop
     xtnd:
       enabled: true
@@ -66,10 +66,11 @@ def load_expire(top: Section) -> str:
     return str(value)
 
 
-def load_login_delay(section: Section) -> LoginDelayConfig:
+def load_login_delay(section: Section, state_dir: str = DEFAULT_STATE_DIR) -> LoginDelayConfig:
+    """The ``login_delay`` section; its database lives in ``state_dir`` unless it names its own."""
     if not section.data:
         section.finish()
-        return LoginDelayConfig()
+        return LoginDelayConfig(state_dir=state_dir)
     users_section = section.section("users")
     users: dict[str, int] = {}
     for name in list(users_section.data):
@@ -77,7 +78,7 @@ def load_login_delay(section: Section) -> LoginDelayConfig:
     config = LoginDelayConfig(
         seconds=section.int("seconds", None, minimum=0),
         policy=section.str("policy", "empty", choices=LOGIN_DELAY_POLICIES),
-        state_dir=section.path_("state_dir", DEFAULT_STATE_DIR),
+        state_dir=section.path_("state_dir", state_dir),
         users=users,
     )
     section.finish()

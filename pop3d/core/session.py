@@ -39,6 +39,8 @@ class Session:
         self.messages: Sequence[MessageInfo] = ()
         self.deleted: set[int] = set()
         self.retrieved: set[int] = set()
+        #: Messages past the EXPIRE period, deleted at UPDATE with the client's deletions.
+        self.expired: frozenset[int] = frozenset()
         self.initial_last = 0
         self.last_accessed = 0
         #: LOGIN-DELAY in force for the authenticated user.
@@ -102,12 +104,14 @@ class Session:
         *,
         monitor: bool = False,
         poll: bool = False,
+        expired: frozenset[int] = frozenset(),
     ) -> list[Action]:
         """Credentials were accepted and the maildrop is open (and locked).
 
         ``monitor``: a health-check account (empty maildrop; marked in the
         Stats log); ``poll``: a login sooner than LOGIN-DELAY that was given
-        an empty maildrop.
+        an empty maildrop; ``expired``: messages retrieved longer ago than
+        the EXPIRE period, which QUIT deletes.
         """
         self._move(Event.LOGIN_SUCCEEDED)
         self.username = username
@@ -115,6 +119,7 @@ class Session:
         self.poll = poll
         self.pending_user = None
         self.messages = messages
+        self.expired = frozenset(i for i in expired if 0 <= i < len(messages))
         self.user_login_delay = login_delay
         self.initial_last = max((i + 1 for i, m in enumerate(messages) if m.seen), default=0)
         self.last_accessed = self.initial_last
@@ -168,6 +173,8 @@ class Session:
             if self.policy.expire == "0":
                 # RFC 2449 EXPIRE 0: what was retrieved (RETR) is deleted at UPDATE.
                 self.deleted |= self.retrieved
+            # EXPIRE n: what was first retrieved n or more days ago goes too.
+            self.deleted |= self.expired
             return [Commit(frozenset(self.deleted), frozenset(self.retrieved))]
         self._move(Event.QUIT)
         return [Send(self.sign_off()), Close()]

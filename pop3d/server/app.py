@@ -12,8 +12,10 @@ from twisted.logger import Logger
 from pop3d.auth.admission import build_gate
 from pop3d.auth.directory import build_directory
 from pop3d.auth.portal import build_portal
+from pop3d.config.errors import ConfigError
 from pop3d.config.model import Config, DemoSeed
 from pop3d.maildrop import MaildropOptions
+from pop3d.maildrop.expiry import RetrievalLog, StoreError
 from pop3d.server.context import ServerContext, base_policy
 from pop3d.server.limits import limiter_for
 from pop3d.server.protocol import POP3Factory
@@ -37,10 +39,21 @@ def build_context(config: Config, switch_user: bool = False) -> ServerContext:
     return ServerContext(
         config=config,
         portal=build_portal(directory, build_gate(config), switch_user,
-                            MaildropOptions(config.mbox_format, limits.lock_timeout)),
+                            MaildropOptions(config.mbox_format, limits.lock_timeout),
+                            build_retrieval_log(config)),
         policy=base_policy(config), throttle=FailureThrottle(config.auth),
         tls_options=configured_options(config), limiter=limiter_for(limits),
     )
+
+
+def build_retrieval_log(config: Config) -> RetrievalLog | None:
+    """The first-retrieval log when EXPIRE is a number of days (opened now, while privileged)."""
+    if config.expire in ("NEVER", "0"):
+        return None
+    try:
+        return RetrievalLog(config.state_dir, int(config.expire))
+    except StoreError as exc:
+        raise ConfigError(config.path, "state_dir", str(exc)) from None
 
 
 @defer.inlineCallbacks

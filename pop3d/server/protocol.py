@@ -230,7 +230,7 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
         assert self.session is not None
         self.perform(self.session.login_succeeded(logged_in.record.name, self.maildrop.messages(),
                                                   logged_in.login_delay, monitor=logged_in.monitor,
-                                                  poll=logged_in.poll))
+                                                  poll=logged_in.poll, expired=logged_in.expired))
         self.pump()
 
     def login_failed(self, failure: Failure) -> None:

@@ -53,3 +53,13 @@ def test_errors_name_the_key(tmp_path, settings, key):
     with pytest.raises(ConfigError) as err:
         load(tmp_path, **settings)
     assert err.value.key == key
+
+
+def test_state_dir_is_shared_unless_login_delay_names_its_own(tmp_path):
+    config = load(tmp_path)
+    assert config.state_dir == "/var/lib/pop3d" == config.login_delay.state_dir
+    config = load(tmp_path, state_dir="var", login_delay={"seconds": 60}, expire=7)
+    assert config.state_dir == str(tmp_path / "var") == config.login_delay.state_dir
+    assert config.expire == "7"
+    config = load(tmp_path, state_dir="var", login_delay={"seconds": 60, "state_dir": "other"})
+    assert config.login_delay.state_dir == str(tmp_path / "other")

@@ -26,3 +26,25 @@ def test_expire_zero_deletes_retrieved_messages(expire, deleted):
     s.receive_line(b"TOP 3 0")
     [commit] = s.receive_line(b"QUIT")
     assert commit == Commit(frozenset(deleted), frozenset({1}))
+
+
+def test_expired_messages_are_deleted_at_quit_with_the_clients_deletions():
+    s = Session(SessionPolicy(expire="7"), "<c@h>")
+    s.receive_line(b"USER alice")
+    s.receive_line(b"PASS pw")
+    messages = [MessageInfo(10, "a", True), MessageInfo(20, "b", True), MessageInfo(30, "c")]
+    s.login_succeeded("alice", messages, expired=frozenset({0, 9}))  # 9: out of range, ignored
+    assert s.receive_line(b"STAT")[0].data == b"+OK 3 60\r\n"  # still listed and readable
+    s.receive_line(b"RETR 1")
+    s.receive_line(b"DELE 3")
+    [commit] = s.receive_line(b"QUIT")
+    assert commit == Commit(frozenset({0, 2}), frozenset({0}))
+
+
+def test_a_session_that_drops_deletes_nothing_expired():
+    s = Session(SessionPolicy(expire="7"), "<c@h>")
+    s.receive_line(b"USER alice")
+    s.receive_line(b"PASS pw")
+    s.login_succeeded("alice", [MessageInfo(10, "a", True)], expired=frozenset({0}))
+    assert s.receive_line(b"NOOP")[0].data.startswith(b"+OK")
+    assert s.deleted == set()  # nothing leaves before QUIT

@@ -11,6 +11,7 @@ import contextlib
 import os
 import pwd
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -135,6 +136,91 @@ def test_inetd_process_becomes_the_unix_user_before_opening_the_maildrop(tmp_pat
             # The deletion was committed by the process now running as the user.
             cur = os.path.join(home, "Maildir", "cur")
             assert os.listdir(os.path.join(home, "Maildir", "new")) == [] and os.listdir(cur) == []
+        finally:
+            c.close()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def retrieval_records(state_dir: str) -> list[tuple[str, str]]:
+    with sqlite3.connect(os.path.join(state_dir, "retrieved.sqlite3")) as db:
+        return db.execute("SELECT user, uid FROM retrieved").fetchall()
+
+
+def test_state_databases_stay_root_only_yet_writable_after_giving_up_root(tmp_path):
+    """LOGIN-DELAY and EXPIRE records are written by the process running as ``run_as``."""
+    require_root()
+    with unix_account() as name:
+        spool = tempfile.mkdtemp(prefix="p3t-spool-")
+        try:
+            os.chmod(spool, 0o755)
+            make_maildir(os.path.join(spool, "alice"))
+            chown_tree(os.path.join(spool, "alice"), name)
+            state = str(tmp_path / "state")
+            port = free_low_port()
+            config = write_config(str(tmp_path), {"alice": {"password": "alice-pw",
+                                                            "maildrop": f"maildir:{spool}/alice"}}, port, {
+                "listen": [f"tcp:{port}:interface={HOST}"],
+                "run_as": {"user": name, "group": name},
+                "state_dir": state, "expire": 2,
+                "login_delay": {"seconds": 3600, "policy": "reject"},
+            })
+            server = ServerFixture(str(tmp_path), port, config)
+            try:
+                server.start()
+                assert server.proc is not None and ids(server.proc.pid)["Uid"][0] != 0
+                c = Client.connect(port)
+                c.line()
+                c.cmd("USER alice")
+                assert c.cmd("PASS alice-pw").startswith(b"+OK alice has 1 messages")
+                assert c.cmd("RETR 1").startswith(b"+OK")
+                c.multiline()
+                assert c.cmd("QUIT").startswith(b"+OK")
+                c = Client.connect(port)
+                c.line()
+                c.cmd("USER alice")
+                assert c.cmd("PASS alice-pw").startswith(b"-ERR [LOGIN-DELAY]")
+                c.close()
+            finally:
+                server.stop()
+            assert os.stat(state).st_uid == 0 and os.stat(state).st_mode & 0o007 == 0
+            assert retrieval_records(state) == [("alice", "1700000000.M1P1.test")]
+        finally:
+            subprocess.run(["rm", "-rf", spool], check=False)
+
+
+def test_inetd_process_records_retrievals_after_becoming_the_user(tmp_path):
+    require_root()
+    with unix_account("Unix pw 1!") as name:
+        home = pwd.getpwnam(name).pw_dir
+        make_maildir(os.path.join(home, "Maildir"))
+        chown_tree(home, name)
+        state = str(tmp_path / "state")
+        config = write_config(str(tmp_path), {}, 0, {
+            "users": [{"type": "unix", "maildrop": "maildir:~/Maildir"}],
+            "listen": [f"tcp:0:interface={HOST}"], "state_dir": state, "expire": 2,
+        })
+        with socket.socket() as listener:
+            listener.bind((HOST, 0))
+            listener.listen(1)
+            client_sock = socket.create_connection(listener.getsockname(), timeout=10)
+            server_sock, _ = listener.accept()
+        with server_sock:
+            proc = subprocess.Popen([sys.executable, "-m", "pop3d", "-i", "-c", config], stdin=server_sock,
+                                    stdout=server_sock, stderr=server_sock, cwd=str(tmp_path))
+        c = Client(client_sock)
+        try:
+            assert c.line().startswith(b"+OK")
+            c.cmd(f"USER {name}")
+            assert c.cmd("PASS Unix pw 1!").startswith(b"+OK")
+            assert ids(proc.pid)["Uid"][0] == pwd.getpwnam(name).pw_uid
+            assert c.cmd("RETR 1").startswith(b"+OK")
+            c.multiline()
+            assert c.cmd("QUIT").startswith(b"+OK")
+            assert proc.wait(15) == 0
+            assert os.stat(state).st_uid == 0 and os.stat(state).st_mode & 0o007 == 0
+            assert retrieval_records(state) == [(name, "1700000000.M1P1.test")]
         finally:
             c.close()
             if proc.poll() is None:
