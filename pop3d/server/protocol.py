@@ -58,6 +58,8 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
         self.transfer: MessageProducer | HeaderListProducer | Submission | None = None
         self.xtnd = XtndAdapter(self)
         self.closing = False
+        #: connectionLost has run: the client is gone.
+        self.lost = False
         self.paused = False
         #: The client's address, once the connection limits admitted it.
         self.admitted: str | None = None
@@ -101,12 +103,17 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
             self.context.limiter.release(self.admitted)
             self.admitted = None
         self.closing = True
+        self.lost = True
         self.queue.clear()
         # A dropped connection commits nothing: just release the lock.  But a
-        # commit already running after QUIT keeps it until it ends (commit()).
+        # commit already running after QUIT keeps it until it ends (commit()),
+        # and the session is reported (Stats) once it is known what it deleted.
+        self.xtnd.connection_lost()
         if self.session is None or self.session.state is not State.UPDATE:
             self.release_maildrop()
-        self.xtnd.connection_lost()
+            self.report_closed()
+
+    def report_closed(self) -> None:
         if self.watch is not None:
             self.watch, watch = None, self.watch
             watch.closed(self.session)
@@ -292,8 +299,14 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
                 error = "could not update the maildrop"
             # Release the lock before answering, so an immediate reconnect finds it free.
             self.release_maildrop()
-            if self.transport is not None and self.session is not None:
-                self.perform(self.session.commit_finished(error))
+            if self.session is not None:
+                if self.lost:  # the client left during UPDATE: nothing to answer
+                    self.session.commit_finished(error)
+                    if self.watch is not None:
+                        self.watch.performing(self.session, [])
+                    self.report_closed()
+                else:
+                    self.perform(self.session.commit_finished(error))
 
         d.addBoth(finished)
         d.addErrback(self.unexpected)

@@ -18,6 +18,7 @@ from pop3d.core.messages import MessageInfo
 from pop3d.maildrop import EmptyMaildrop
 from pop3d.server.context import ServerContext, base_policy
 from pop3d.server.limits import ConnectionLimiter
+from pop3d.server.observers import ObserverSet, SessionObserver, SessionSummary
 from pop3d.server.protocol import POP3Factory, POP3ServerProtocol
 
 LIMITS = Limits(max_line=300, max_sasl_line=4000, max_bad_commands=5)
@@ -287,7 +288,10 @@ def test_client_vanishing_during_the_commit_keeps_the_lock_until_it_ends(monkeyp
         return d
 
     monkeypatch.setattr(protocol_module.threads, "deferToThread", defer_to_thread)
-    c = Conn(make_context())
+    context = make_context()
+    summaries: list[SessionSummary] = []
+    context.observers = ObserverSet([SummaryRecorder(summaries)])
+    c = Conn(context)
     session = c.proto.session
     maildrop = RecordingMaildrop()
     session.authenticate("alice", object(), "USER")  # the portal is bypassed here
@@ -298,8 +302,19 @@ def test_client_vanishing_during_the_commit_keeps_the_lock_until_it_ends(monkeyp
     assert commits and commits[0][0] == (frozenset({0}), frozenset())
     c.proto.connectionLost()  # QUIT, then a reset before the answer
     assert not maildrop.closed, "the lock was released while the commit was still writing"
+    assert summaries == [], "the session was reported before its UPDATE ended"
     commits[0][1].callback(None)
     assert maildrop.closed
+    # The Stats line counts what the UPDATE deleted, though the client never saw the answer.
+    assert summaries == [SessionSummary("alice", True, 1, 10, 1, 20)]
+
+
+class SummaryRecorder(SessionObserver):
+    def __init__(self, summaries: list[SessionSummary]) -> None:
+        self.summaries = summaries
+
+    def connection_closed(self, conn: object, summary: SessionSummary) -> None:
+        self.summaries.append(summary)
 
 
 def test_client_vanishing_in_transaction_releases_the_lock_at_once():
