@@ -16,6 +16,7 @@ from twisted.internet import defer, protocol, threads
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
+from twisted.protocols.tls import TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
 
 from pop3d.auth.admission import LoginTooSoon
@@ -40,6 +41,9 @@ log = Logger()
 
 #: Pipelined lines held before we stop reading from the socket.
 MAX_QUEUED_LINES = 100
+#: After closing a TLS connection, seconds to wait for the client's close_notify
+#: before closing the TCP connection under it anyway (POP3 expects no reply).
+TLS_CLOSE_WAIT = 1.0
 
 
 class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
@@ -68,6 +72,7 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
         #: When the credentials being checked arrived, and a refusal held back (failure delay).
         self.auth_started = 0.0
         self.held_refusal: IDelayedCall | None = None
+        self.tls_close_timer: IDelayedCall | None = None
 
     # -- connection life ---------------------------------------------------
 
@@ -99,6 +104,8 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
         self.context.connections.discard(self)
         if self.held_refusal is not None and self.held_refusal.active():
             self.held_refusal.cancel()
+        if self.tls_close_timer is not None and self.tls_close_timer.active():
+            self.tls_close_timer.cancel()
         if self.admitted is not None:
             self.context.limiter.release(self.admitted)
             self.admitted = None
@@ -344,6 +351,19 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
         self.queue.clear()
         if self.transport is not None:
             self.transport.loseConnection()
+            if transport_is_tls(self.transport) and self.tls_close_timer is None:
+                self.tls_close_timer = self.callLater(TLS_CLOSE_WAIT, self.close_under_tls)
+
+    def close_under_tls(self) -> None:
+        """Twisted's TLS waits for the peer's close_notify; a POP3 server need not."""
+        self.tls_close_timer = None
+        if self.lost:
+            return
+        tls = self.transport if isinstance(self.transport, TLSMemoryBIOProtocol) else \
+            getattr(self.transport, "protocol", None)  # STLS: the TLS layer of a TCP transport
+        lower = getattr(tls, "transport", None)
+        if lower is not None:
+            lower.loseConnection()  # sends what is still buffered, then closes
 
     # -- failures ----------------------------------------------------------
 

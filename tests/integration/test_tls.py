@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import socket
 import ssl
 from collections.abc import Iterator
 
@@ -207,3 +208,28 @@ def test_plaintext_sasl_refused_without_tls_and_works_after_stls(strict, cert):
     token = base64.b64encode(b"\0alice\0alice-pw").decode()
     assert c.cmd(f"AUTH PLAIN {token}").startswith(b"+OK alice has 1 messages")
     c.cmd("QUIT")
+
+
+def tcp_closed(client: Client, timeout: float = 5.0) -> bool:
+    """True once the server closed the TCP connection under TLS (FIN, not just close_notify)."""
+    assert client.closed(timeout)  # the TLS layer ended (close_notify)
+    with socket.socket(fileno=os.dup(client.sock.fileno())) as raw:
+        raw.settimeout(timeout)
+        try:
+            return raw.recv(1) == b""
+        except TimeoutError:
+            return False
+
+
+def test_quit_closes_tls_connections_without_waiting_for_the_clients_close_notify(strict, cert):
+    """RFC 1939: the server closes after QUIT; a TLS client need not answer the close_notify."""
+    server, tls_port = strict
+    implicit = connect_tls(tls_port, cert)
+    implicit.line()
+    assert implicit.cmd("QUIT").startswith(b"+OK")
+    assert tcp_closed(implicit)
+    stls = greeted(server.port)
+    assert stls.cmd("STLS") == b"+OK begin TLS negotiation"
+    start_tls(stls, cert)
+    assert stls.cmd("QUIT").startswith(b"+OK")
+    assert tcp_closed(stls)
