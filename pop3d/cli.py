@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-i", dest="inetd", action="store_true",
                         help="inetd mode: serve the one connection on standard input, then exit "
                              "(automatic when standard input is a TCP connection)")
+    parser.add_argument("--implicit-tls", dest="implicit_tls", action="store_true",
+                        help="inetd mode: the connection speaks TLS from its first byte "
+                             "(POP3S, port 995), with the certificate of the tls section")
     parser.add_argument("--version", action="version", version=f"pop3d {__version__}")
     return parser
 

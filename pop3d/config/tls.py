@@ -11,7 +11,7 @@ from pop3d.config.errors import ConfigError
 from pop3d.config.model import TLSConfig
 from pop3d.config.reader import Section
 
-#: A listen entry starting with this is a TCP endpoint wrapped in TLS.
+#: A listen entry starting with this is an endpoint (TCP unless named) wrapped in TLS.
 IMPLICIT_TLS_PREFIX = "tls:"
 
 
@@ -50,5 +50,11 @@ def check_listen(section: Section, name: str, listen: tuple[str, ...], tls: TLSC
         if description.startswith(IMPLICIT_TLS_PREFIX):
             if tls is None:
                 raise ConfigError(section.path, key, "needs a tls section with certificate and key")
-            if not description[len(IMPLICIT_TLS_PREFIX):]:
+            rest = description[len(IMPLICIT_TLS_PREFIX):]
+            if not rest:
                 raise ConfigError(section.path, key, "needs a port, as in tls:995")
+            if rest.startswith((IMPLICIT_TLS_PREFIX, "ssl:")):
+                raise ConfigError(section.path, key, "wraps TLS in TLS")
+        if description.startswith("haproxy:") and description[8:].startswith((IMPLICIT_TLS_PREFIX, "ssl:")):
+            raise ConfigError(section.path, key, "write tls:haproxy:... (the PROXY header comes "
+                                                 "before the TLS handshake)")

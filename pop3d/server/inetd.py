@@ -14,10 +14,12 @@ import socket
 import stat
 
 from twisted.internet import defer
+from twisted.internet.protocol import Factory
 from twisted.python.failure import Failure
 
 from pop3d.server.context import ServerContext
 from pop3d.server.protocol import POP3Factory, POP3ServerProtocol
+from pop3d.server.tls import tls_factory
 
 
 class NotASocket(Exception):
@@ -72,14 +74,22 @@ class _OneConnectionFactory(POP3Factory):
         return proto
 
 
-def adopt_stdin(reactor: object, context: ServerContext) -> defer.Deferred[None]:
-    """Serve the connection on fd 0; the Deferred fires when it has closed."""
+def adopt_stdin(reactor: object, context: ServerContext, implicit_tls: bool = False) -> defer.Deferred[None]:
+    """Serve the connection on fd 0; the Deferred fires when it has closed.
+
+    ``implicit_tls``: the connection is POP3S (``pop3d -i --implicit-tls``
+    on port 995), encrypted from its first byte with the configured certificate.
+    """
     sock = connected_stream_socket(0)
     if sock is None:
         raise NotASocket("standard input is not a connected socket; -i is for inetd")
     factory = _OneConnectionFactory(context)
+    serving: Factory = factory
+    if implicit_tls:
+        assert context.tls_options is not None
+        serving = tls_factory(context.tls_options, factory)
     with sock:
-        reactor.adoptStreamConnection(sock.fileno(), sock.family, factory)  # type: ignore[attr-defined]
+        reactor.adoptStreamConnection(sock.fileno(), sock.family, serving)  # type: ignore[attr-defined]
     _detach_standard_fds()
     return factory.finished
 

@@ -28,10 +28,12 @@ def run_standalone(config: Config, args: argparse.Namespace) -> int:
     begin_logging(logs)
     if config.demo is not None and not inetd:
         seed_demo(config.demo)
+    from pop3d.cli import report_config_error  # (cli imports this module when it runs)
+
     try:
         context = build_context(config, switch_user=inetd)
     except ConfigError as exc:
-        print(f"pop3d: {exc}", file=sys.stderr)
+        report_config_error(exc)  # under inetd: -ERR to the client, the line to syslog
         return 2
     context.observers = logs.observers
     lifecycle = Lifecycle(reactor, context, [], reload_loader(getattr(args, "timeout", None)),
@@ -39,8 +41,13 @@ def run_standalone(config: Config, args: argparse.Namespace) -> int:
                           lambda new: logs.reconfigure(new.logging))
     reactor.callWhenRunning(lifecycle.install_signal_handlers)
     if inetd:
+        implicit_tls = bool(getattr(args, "implicit_tls", False))
+        if implicit_tls and context.tls_options is None:
+            report_config_error(ConfigError(config.path, "tls", "is needed by --implicit-tls "
+                                                                "(certificate and key)"))
+            return 2
         try:
-            adopt_stdin(reactor, context).addBoth(lambda _: lifecycle.stop())
+            adopt_stdin(reactor, context, implicit_tls).addBoth(lambda _: lifecycle.stop())
         except NotASocket as exc:
             print(f"pop3d: {exc}", file=sys.stderr)
             return 2

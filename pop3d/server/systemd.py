@@ -3,8 +3,10 @@
 With ``pop3d.socket`` (``ListenStream=110``), systemd binds the port and
 starts pop3d with the listening sockets from file descriptor 3 on
 (``LISTEN_FDS``).  A ``listen:`` entry such as ``systemd:domain=INET6:index=0``
-names one explicitly; when the configuration names none, every socket
-systemd passed is used in place of the configured addresses.
+(or ``tls:systemd:domain=INET:name=pop3s``) names one explicitly; when the
+configuration names none, every socket systemd passed is used in place of
+the configured addresses, and those named ``pop3s`` (``FileDescriptorName=``,
+as in ``pop3s.socket``, ``ListenStream=995``) speak implicit TLS.
 """
 
 from __future__ import annotations
@@ -15,19 +17,28 @@ import socket
 
 from twisted.internet.endpoints import serverFromString
 
+from pop3d.config.tls import IMPLICIT_TLS_PREFIX
+
 #: The first descriptor systemd passes (sd_listen_fds(3)).
 LISTEN_FDS_START = 3
+#: Sockets passed under this name (``FileDescriptorName=``) are POP3S.
+IMPLICIT_TLS_NAME = "pop3s"
 
 
-def activation_listeners(reactor: object) -> list[str]:
+def activation_listeners(reactor: object, environ: dict[str, str] | None = None) -> list[str]:
     """Endpoint descriptions for the sockets systemd passed to this process, in order."""
+    env = os.environ if environ is None else environ
+    names = env.get("LISTEN_FDNAMES", "").split(":")
     descriptions = []
     for index in itertools.count():
         try:
             serverFromString(reactor, f"systemd:domain=INET:index={index}")
         except IndexError:
             break
-        descriptions.append(f"systemd:domain={_domain(LISTEN_FDS_START + index)}:index={index}")
+        description = f"systemd:domain={_domain(LISTEN_FDS_START + index)}:index={index}"
+        if index < len(names) and names[index] == IMPLICIT_TLS_NAME:
+            description = IMPLICIT_TLS_PREFIX + description
+        descriptions.append(description)
     return descriptions
 
 
@@ -39,6 +50,6 @@ def _domain(fd: int) -> str:
 
 def listen_descriptions(reactor: object, configured: tuple[str, ...]) -> tuple[str, ...]:
     """What to listen on: the configured endpoints, or systemd's sockets if it passed any."""
-    if any(d.startswith("systemd:") for d in configured):
+    if any(d.removeprefix(IMPLICIT_TLS_PREFIX).startswith("systemd:") for d in configured):
         return configured
     return tuple(activation_listeners(reactor)) or configured

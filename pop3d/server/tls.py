@@ -4,8 +4,12 @@
 ``CertificateOptions`` once at start, so a bad file is a configuration error
 naming it rather than a failure on the first handshake.  :func:`listener`
 maps one ``listen`` entry to an endpoint and the factory to listen with: a
-``tls:PORT[:options]`` entry is the TCP endpoint ``tcp:PORT[:options]`` whose
-connections are wrapped in TLS with that same certificate.
+``tls:`` entry is the endpoint after the prefix, whose connections are
+wrapped in TLS with that same certificate.  ``tls:995[:options]`` is short
+for ``tls:tcp:995[:options]``; any other Twisted endpoint may follow, such
+as ``tls:haproxy:tcp:995`` (PROXY protocol header first, then TLS) or
+``tls:systemd:domain=INET6:name=pop3s``.  ``haproxy:`` entries are in
+:mod:`pop3d.server.proxy`.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from twisted.protocols.tls import TLSMemoryBIOFactory
 from pop3d.config.errors import ConfigError
 from pop3d.config.model import Config, TLSConfig
 from pop3d.config.tls import IMPLICIT_TLS_PREFIX
+from pop3d.server.proxy import proxy_factory, strip_proxy
 
 
 def _read(config_path: str, key: str, path: str) -> bytes:
@@ -73,13 +78,33 @@ def is_implicit_tls(description: str) -> bool:
 
 def listener(reactor: object, description: str, factory: Factory,
              options: CertificateOptions | None) -> tuple[interfaces.IStreamServerEndpoint, Factory]:
-    """The endpoint and factory for one ``listen`` entry."""
-    if not is_implicit_tls(description):
-        return serverFromString(reactor, description), factory
-    if options is None:  # the loader refuses this; guard against other callers
-        raise ValueError(f"{description}: implicit TLS needs a configured certificate")
-    endpoint = serverFromString(reactor, "tcp:" + description[len(IMPLICIT_TLS_PREFIX):])
-    return endpoint, TLSMemoryBIOFactory(options, False, factory)
+    """The endpoint and factory for one ``listen`` entry.
+
+    ``tls:`` wraps the connections in TLS, ``haproxy:`` (after ``tls:``, since
+    the header comes before the handshake) reads a PROXY header first.
+    """
+    implicit_tls = is_implicit_tls(description)
+    inner = under_tls(description) if implicit_tls else description
+    inner, proxied = strip_proxy(inner)
+    if implicit_tls:
+        if options is None:  # the loader refuses this; guard against other callers
+            raise ValueError(f"{description}: implicit TLS needs a configured certificate")
+        factory = tls_factory(options, factory)
+    if proxied:
+        factory = proxy_factory(factory)
+    return serverFromString(reactor, inner), factory
+
+
+def under_tls(description: str) -> str:
+    """The endpoint a ``tls:`` entry wraps: ``tls:995:x=y`` is ``tcp:995:x=y``."""
+    rest = description[len(IMPLICIT_TLS_PREFIX):]
+    first = rest.split(":", 1)[0]
+    return "tcp:" + rest if first.isdigit() or "=" in first else rest
+
+
+def tls_factory(options: CertificateOptions, factory: Factory) -> Factory:
+    """``factory``'s connections, encrypted from their first byte (RFC 8314)."""
+    return TLSMemoryBIOFactory(options, False, factory)
 
 
 def transport_is_tls(transport: object) -> bool:

@@ -181,3 +181,29 @@ def test_pop3d_refuses_to_start_with_a_missing_certificate_in_one_line(tmp_path,
     assert out.returncode == 2
     assert out.stderr.strip() == (f"pop3d: {path}: tls.certificate: cannot read {missing}: "
                                   "No such file or directory")
+
+
+@pytest.mark.parametrize("entry, message", [
+    ("tls:tls:995", "wraps TLS in TLS"),
+    ("tls:ssl:995", "wraps TLS in TLS"),
+    ("haproxy:tls:995", r"write tls:haproxy:\.\.\. \(the PROXY header comes before the TLS handshake\)"),
+])
+def test_impossible_listener_chains_are_refused(tmp_path, cert, entry, message):
+    with pytest.raises(ConfigError, match=rf"listen\[0\]: {message}"):
+        load_config(write_config(tmp_path, tls=cert.config(), listen=[entry]))
+
+
+@pytest.mark.parametrize("entry, endpoint, proxied", [
+    ("tls:995", "tcp:995", False),
+    ("tls:995:interface=::1", "tcp:995:interface=::1", False),
+    ("tls:port=995", "tcp:port=995", False),
+    ("tls:tcp6:995", "tcp6:995", False),
+    ("tls:haproxy:tcp:995", "tcp:995", True),
+    ("tls:haproxy:995", "tcp:995", True),
+    ("tls:systemd:domain=INET:name=pop3s", "systemd:domain=INET:name=pop3s", False),
+])
+def test_what_a_tls_entry_wraps(entry, endpoint, proxied):
+    from pop3d.server.proxy import strip_proxy
+    from pop3d.server.tls import under_tls
+
+    assert strip_proxy(under_tls(entry)) == (endpoint, proxied)

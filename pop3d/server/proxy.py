@@ -1,0 +1,85 @@
+"""The PROXY protocol (HAProxy v1 and v2) in front of POP3: ``haproxy:`` listeners.
+
+A load balancer in TCP mode sends a PROXY header with the client's address
+before the client's first byte.  Twisted's wrapper parses it, but starts the
+wrapped protocol at once, so the session would be set up (plaintext policy,
+per-address limits, logs) with the balancer's address.  This wrapper starts
+the wrapped protocol (POP3, or TLS then POP3) only once the header has been
+read, so everything sees the real client.  A connection without a valid
+header is closed without a greeting.
+"""
+
+from __future__ import annotations
+
+from twisted.internet.interfaces import IProtocol
+from twisted.internet.protocol import Factory, Protocol
+from twisted.protocols.haproxy._wrapper import HAProxyProtocolWrapper, HAProxyWrappingFactory
+from twisted.python.failure import Failure
+from zope.interface import directlyProvides, providedBy
+
+#: A listen entry starting with this expects a PROXY header on every connection.
+PROXY_PREFIX = "haproxy:"
+
+
+class _Held(Protocol):
+    """Collects data that arrived with the header, until the real protocol starts."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802 (Twisted's name)
+        self.chunks.append(data)
+
+
+class HeaderFirstWrapper(HAProxyProtocolWrapper):
+    """Starts the wrapped protocol once the PROXY header gave the client's address."""
+
+    started = False
+
+    def makeConnection(self, transport: object) -> None:  # noqa: N802
+        # ProtocolWrapper.makeConnection, except that the wrapped protocol waits.
+        directlyProvides(self, providedBy(transport))
+        Protocol.makeConnection(self, transport)  # type: ignore[arg-type]
+        self.factory.registerProtocol(self)
+
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+        if self.started:
+            self.wrappedProtocol.dataReceived(data)
+            return
+        wrapped: IProtocol = self.wrappedProtocol
+        held = _Held()
+        self.wrappedProtocol = held
+        try:
+            super().dataReceived(data)
+        finally:
+            self.wrappedProtocol = wrapped
+        if self._proxyInfo is None or self.disconnecting:
+            return
+        self.started = True
+        wrapped.makeConnection(self)
+        for chunk in held.chunks:
+            wrapped.dataReceived(chunk)
+
+    def connectionLost(self, reason: Failure) -> None:  # noqa: N802
+        if self.started:
+            super().connectionLost(reason)
+        else:  # the wrapped protocol never started: nothing to tell it
+            self.factory.unregisterProtocol(self)
+
+
+class HeaderFirstWrappingFactory(HAProxyWrappingFactory):
+    protocol = HeaderFirstWrapper
+
+
+def proxy_factory(factory: Factory) -> Factory:
+    """``factory``'s connections, each preceded by a PROXY header."""
+    return HeaderFirstWrappingFactory(factory)
+
+
+def strip_proxy(description: str) -> tuple[str, bool]:
+    """(the endpoint, True) for ``haproxy:ENDPOINT``; ``haproxy:110`` is ``tcp:110``."""
+    if not description.startswith(PROXY_PREFIX):
+        return description, False
+    rest = description[len(PROXY_PREFIX):]
+    first = rest.split(":", 1)[0]
+    return ("tcp:" + rest if first.isdigit() or "=" in first else rest), True
