@@ -25,6 +25,8 @@ class StoreError(Exception):
 
 
 class StateDatabase:
+    """One database file; use :func:`shared` so that a process opens each file once."""
+
     def __init__(self, state_dir: str, name: str, schema: str, busy_timeout: float = 10.0) -> None:
         self.path = os.path.join(state_dir, name)
         self.busy_timeout = busy_timeout
@@ -86,5 +88,27 @@ class StateDatabase:
                 raise StoreError(f"{self.path}: {exc}") from exc
 
     def close(self) -> None:
+        with _OPEN_LOCK:
+            if _OPEN.get(os.path.realpath(self.path)) is self:
+                del _OPEN[os.path.realpath(self.path)]
         with self._lock:
             self._db.close()
+
+
+_OPEN: dict[str, StateDatabase] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def shared(state_dir: str, name: str, schema: str, busy_timeout: float = 10.0) -> StateDatabase:
+    """The process's connection to ``state_dir/name``, opened on first use.
+
+    A reload (SIGHUP) builds new stores after the process may have given up
+    root: they reuse the connection opened at start instead of failing to
+    open the root-only folder again.
+    """
+    path = os.path.realpath(os.path.join(state_dir, name))
+    with _OPEN_LOCK:
+        db = _OPEN.get(path)
+        if db is None:
+            db = _OPEN[path] = StateDatabase(state_dir, name, schema, busy_timeout)
+        return db

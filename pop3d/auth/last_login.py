@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from pop3d.statedb import StateDatabase, StoreError
+from pop3d.statedb import StoreError, shared
 
 __all__ = ["Claim", "LastLoginStore", "StoreError"]
 
@@ -33,7 +33,7 @@ class Claim:
 
 class LastLoginStore:
     def __init__(self, state_dir: str, busy_timeout: float = 10.0) -> None:
-        self.db = StateDatabase(state_dir, DB_NAME, SCHEMA, busy_timeout)
+        self.db = shared(state_dir, DB_NAME, SCHEMA, busy_timeout)
         self.path = self.db.path
 
     def claim(self, user: str, interval: float, now: float | None = None) -> Claim:

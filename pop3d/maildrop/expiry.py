@@ -23,7 +23,7 @@ from twisted.logger import Logger
 
 from pop3d.core.messages import MessageInfo
 from pop3d.maildrop.base import Maildrop, MessageReader
-from pop3d.statedb import StateDatabase, StoreError
+from pop3d.statedb import StoreError, shared
 
 __all__ = ["ExpiringMaildrop", "RetrievalLog", "StoreError"]
 
@@ -43,7 +43,7 @@ class RetrievalLog:
 
     def __init__(self, state_dir: str, days: int, busy_timeout: float = 10.0) -> None:
         self.days = days
-        self.db = StateDatabase(state_dir, DB_NAME, SCHEMA, busy_timeout)
+        self.db = shared(state_dir, DB_NAME, SCHEMA, busy_timeout)
         self.path = self.db.path
 
     def expired(self, user: str, messages: Sequence[MessageInfo], now: float | None = None) -> frozenset[int]:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import signal
 import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 
 from support import HOST, Client, ServerFixture, write_config
 from unix_kit import chown_tree, require_root, unix_account
@@ -157,16 +159,19 @@ def test_state_databases_stay_root_only_yet_writable_after_giving_up_root(tmp_pa
             os.chmod(spool, 0o755)
             make_maildir(os.path.join(spool, "alice"))
             chown_tree(os.path.join(spool, "alice"), name)
-            state = str(tmp_path / "state")
+            # The configuration must be readable by run_as for a reload: not in tmp_path (0700).
+            workdir = os.path.join(spool, "etc")
+            os.mkdir(workdir, 0o755)
+            state = os.path.join(spool, "state")
             port = free_low_port()
-            config = write_config(str(tmp_path), {"alice": {"password": "alice-pw",
-                                                            "maildrop": f"maildir:{spool}/alice"}}, port, {
+            config = write_config(workdir, {"alice": {"password": "alice-pw",
+                                                      "maildrop": f"maildir:{spool}/alice"}}, port, {
                 "listen": [f"tcp:{port}:interface={HOST}"],
                 "run_as": {"user": name, "group": name},
                 "state_dir": state, "expire": 2,
                 "login_delay": {"seconds": 3600, "policy": "reject"},
             })
-            server = ServerFixture(str(tmp_path), port, config)
+            server = ServerFixture(workdir, port, config)
             try:
                 server.start()
                 assert server.proc is not None and ids(server.proc.pid)["Uid"][0] != 0
@@ -177,6 +182,17 @@ def test_state_databases_stay_root_only_yet_writable_after_giving_up_root(tmp_pa
                 assert c.cmd("RETR 1").startswith(b"+OK")
                 c.multiline()
                 assert c.cmd("QUIT").startswith(b"+OK")
+                c = Client.connect(port)
+                c.line()
+                c.cmd("USER alice")
+                assert c.cmd("PASS alice-pw").startswith(b"-ERR [LOGIN-DELAY]")
+                c.close()
+                # A reload (SIGHUP) keeps using the databases opened as root.
+                os.kill(server.proc.pid, signal.SIGHUP)
+                deadline = time.monotonic() + 10
+                while "reloaded" not in server.log() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert "reloaded" in server.log() and "reload failed" not in server.log()
                 c = Client.connect(port)
                 c.line()
                 c.cmd("USER alice")
