@@ -32,7 +32,7 @@ from twisted.logger import Logger
 
 from pop3d.core.messages import MessageInfo
 from pop3d.maildrop.base import CommitError, EmptyMaildrop, Maildrop, MaildropError, MessageReader
-from pop3d.maildrop.maildir_commit import Deletion, recover
+from pop3d.maildrop.maildir_commit import Deletion, record_in_quota, recover
 from pop3d.maildrop.maildir_fs import fsync_dir
 from pop3d.maildrop.maildir_listing import Listed, Locations, list_messages, scan
 from pop3d.maildrop.maildir_names import MaildirName
@@ -152,6 +152,10 @@ class MaildirMaildrop(Maildrop):
                 deletion.finish()
             except OSError as exc:  # committed: the journal lets the next open finish
                 log.error("deletion in {root} left for recovery: {err}", root=self.root, err=exc)
+            try:
+                record_in_quota(self.root, deletion.octets, len(deletion.moved))
+            except OSError as exc:
+                log.warn("cannot update the quota file of {root}: {err}", root=self.root, err=exc)
         kept = (i for i in range(len(self._listed)) if i not in deleted)
         self._settle(kept, retrieved)
 

@@ -61,6 +61,10 @@ def trash_name(basename: str) -> str:
     return f"{TRASH_PREFIX}pop3d-long-{digest}:2,{parsed.flags}"
 
 
+#: The Maildir++ quota file in the maildrop's root.
+MAILDIRSIZE = "maildirsize"
+
+
 class Deletion:
     """One UPDATE's deletions: phase 1, commit point, phase 2."""
 
@@ -69,14 +73,19 @@ class Deletion:
         self.tmp = os.path.join(root, "tmp")
         #: (original path, trash name) of each file moved to the trash so far.
         self.moved: list[tuple[str, str]] = []
+        #: Bytes on disk of the files moved (for the Maildir++ quota file).
+        self.octets = 0
 
     def move_to_trash(self, path: str) -> None:
         """Phase 1 for one file; raises OSError (FileNotFoundError if it moved)."""
         if not self.moved and not os.path.isdir(self.tmp):
             os.mkdir(self.tmp, 0o700)  # the only directory a commit may need to create
         name = trash_name(os.path.basename(path))
-        os.rename(path, os.path.join(self.tmp, name))
+        trash = os.path.join(self.tmp, name)
+        os.rename(path, trash)
         self.moved.append((path, name))
+        with contextlib.suppress(OSError):
+            self.octets += os.lstat(trash).st_size
 
     def roll_back(self) -> None:
         """Undo phase 1.  A file that cannot be moved back stays in the trash
@@ -88,6 +97,7 @@ class Deletion:
             except OSError as exc:
                 log.error("cannot restore {name} in {tmp}: {err}", name=name, tmp=self.tmp, err=exc)
         self.moved.clear()
+        self.octets = 0
         with contextlib.suppress(OSError):
             _fsync_dirs(dirs)
 
@@ -110,6 +120,26 @@ class Deletion:
         fsync_dir(self.tmp)
         os.unlink(os.path.join(self.root, JOURNAL_NAME))
         fsync_dir(self.root)
+
+
+def record_in_quota(root: str, octets: int, count: int) -> None:
+    """Maildir++ quota: tell ``maildirsize`` (if the maildrop has one) what was deleted.
+
+    As Courier and Dovecot do, by appending one line of negative figures
+    with a single O_APPEND write; whoever finds the file grown past 5120
+    bytes recalculates it.  Best effort: the quota file is only a cache.
+    """
+    path = os.path.join(root, MAILDIRSIZE)
+    if count <= 0:
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return  # no quota on this maildrop
+    try:
+        os.write(fd, f"{-octets} {-count}\n".encode())
+    finally:
+        os.close(fd)
 
 
 def _fsync_dirs(paths: set[str]) -> None:

@@ -223,3 +223,21 @@ def test_restored_long_name_keeps_its_flags(root):
     with opened(root) as maildrop:
         assert [m.seen for m in maildrop.messages()][-1] is True
     assert "pop3d-long-abc:2,FS" in files(root, "cur")
+
+
+def test_deletions_are_recorded_in_the_maildir_plus_plus_quota_file(root):
+    quota = os.path.join(root, "maildirsize")
+    with open(quota, "w") as f:
+        f.write("1000000S,100C\n50 5\n")
+    sizes = [os.path.getsize(os.path.join(root, "new", name)) for name in ("1.m", "2.m")]
+    commit(root, deleted={0, 1}, retrieved={2})
+    with open(quota) as f:
+        assert f.read() == f"1000000S,100C\n50 5\n{-sum(sizes)} -2\n"
+    commit(root, retrieved={0})  # nothing deleted: nothing appended
+    with open(quota) as f:
+        assert f.read().count("\n") == 3
+
+
+def test_no_quota_file_is_created(root):
+    commit(root, deleted={0})
+    assert not os.path.exists(os.path.join(root, "maildirsize"))
