@@ -62,6 +62,7 @@ def report_config_error(exc: ConfigError) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for worker processes (workers: N)
     if args.timeout is not None and args.timeout <= 0:
         print("pop3d: -T needs a positive number of seconds", file=sys.stderr)
         return 2

@@ -115,6 +115,7 @@ def load_config(path: str) -> Config:
         run_as=load_run_as(top.section("run_as")),
         logging=load_logging(top.section("logging")),
         shutdown_grace=top.float("shutdown_grace", 10.0, minimum=0),
+        workers=top.int("workers", 1, minimum=1, maximum=256),
     )
     top.finish()
     return config

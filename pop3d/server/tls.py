@@ -83,16 +83,27 @@ def listener(reactor: object, description: str, factory: Factory,
     ``tls:`` wraps the connections in TLS, ``haproxy:`` (after ``tls:``, since
     the header comes before the handshake) reads a PROXY header first.
     """
+    return serverFromString(reactor, endpoint_description(description)), \
+        wrap_factory(description, factory, options)
+
+
+def endpoint_description(description: str) -> str:
+    """The Twisted endpoint under a ``listen`` entry's ``tls:`` and ``haproxy:`` prefixes."""
+    inner = under_tls(description) if is_implicit_tls(description) else description
+    return strip_proxy(inner)[0]
+
+
+def wrap_factory(description: str, factory: Factory, options: CertificateOptions | None) -> Factory:
+    """``factory`` as a ``listen`` entry serves it: under TLS and/or a PROXY header."""
     implicit_tls = is_implicit_tls(description)
     inner = under_tls(description) if implicit_tls else description
-    inner, proxied = strip_proxy(inner)
     if implicit_tls:
         if options is None:  # the loader refuses this; guard against other callers
             raise ValueError(f"{description}: implicit TLS needs a configured certificate")
         factory = tls_factory(options, factory)
-    if proxied:
+    if strip_proxy(inner)[1]:
         factory = proxy_factory(factory)
-    return serverFromString(reactor, inner), factory
+    return factory
 
 
 def under_tls(description: str) -> str:

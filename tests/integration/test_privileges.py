@@ -242,3 +242,52 @@ def test_inetd_process_records_retrievals_after_becoming_the_user(tmp_path):
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def test_workers_run_as_run_as_while_the_supervisor_stays_root(tmp_path):
+    """workers: 2 -- the supervisor keeps root to restart workers; each worker gives it up."""
+    require_root()
+    with unix_account() as name:
+        pw = pwd.getpwnam(name)
+        spool = tempfile.mkdtemp(prefix="p3t-spool-")
+        try:
+            os.chmod(spool, 0o755)
+            make_maildir(os.path.join(spool, "alice"))
+            chown_tree(os.path.join(spool, "alice"), name)
+            port = free_low_port()
+            config = write_config(str(tmp_path), {"alice": {"password": "alice-pw",
+                                                            "maildrop": f"maildir:{spool}/alice"}}, port, {
+                "listen": [f"tcp:{port}:interface={HOST}"], "workers": 2,
+                "run_as": {"user": name, "group": name},
+            })
+            server = ServerFixture(str(tmp_path), port, config)
+            try:
+                server.start()
+                assert server.proc is not None
+                assert ids(server.proc.pid)["Uid"] == [0] * 4
+                deadline = time.monotonic() + 15
+                while True:
+                    workers = [int(p) for p in os.listdir("/proc")
+                               if p.isdigit() and _ppid(int(p)) == server.proc.pid]
+                    if len(workers) == 2 and all(ids(w)["Uid"] == [pw.pw_uid] * 4 for w in workers):
+                        break
+                    assert time.monotonic() < deadline, f"workers {workers} did not give up root"
+                    time.sleep(0.1)
+                for _ in range(4):
+                    c = Client.connect(port)
+                    c.line()
+                    c.cmd("USER alice")
+                    assert c.cmd("PASS alice-pw").startswith(b"+OK alice has 1 messages")
+                    c.cmd("QUIT")
+            finally:
+                server.stop()
+        finally:
+            subprocess.run(["rm", "-rf", spool], check=False)
+
+
+def _ppid(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
