@@ -13,13 +13,14 @@ Figures are reported as a ratio to Dovecot measured in the same run.
 Needs root (Dovecot serves mail as user ``mail``) and Debian's dovecot-pop3d:
 
     apt-get install -y dovecot-pop3d
-    .venv/bin/python bench/pop3_vs_dovecot.py [--messages 200] [--sessions 400] [--clients 4]
+    .venv/bin/python bench/pop3_vs_dovecot.py [--messages 200] [--sessions 400] [--clients 4] [--workers 1,2]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import poplib
 import pwd
@@ -66,7 +67,8 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
     raise SystemExit(f"{what} did not come up")
 
 
-def start_pop3d(work: str, users: list[str], hashed: str) -> tuple[subprocess.Popen[bytes], int]:
+def start_pop3d(work: str, users: list[str], hashed: str,
+                workers: int = 1) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     with open(os.path.join(work, "users.yaml"), "w") as f:
         for user in users:
@@ -74,7 +76,7 @@ def start_pop3d(work: str, users: list[str], hashed: str) -> tuple[subprocess.Po
     config = os.path.join(work, "pop3d.yaml")
     with open(config, "w") as f:
         f.write(f"hostname: bench\nlisten: ['tcp:{port}:interface={HOST}']\n"
-                f"users: [{{type: virtual, file: {work}/users.yaml}}]\n")
+                f"users: [{{type: virtual, file: {work}/users.yaml}}]\nworkers: {workers}\n")
     with open(os.path.join(work, "pop3d.log"), "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "pop3d", "-c", config],
                                 stdout=subprocess.DEVNULL, stderr=log)
@@ -181,7 +183,10 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=4000, help="bytes per message body")
     parser.add_argument("--sessions", type=int, default=300)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--workers", default="1",
+                        help="pop3d worker processes; several, comma-separated, are measured in turn")
     args = parser.parse_args()
+    worker_counts = [int(n) for n in args.workers.split(",")]
     if not shutil.which("dovecot"):
         raise SystemExit("Dovecot is not installed: apt-get install -y dovecot-pop3d")
     hashed = sha512_crypt.using(rounds=5000).hash(PASSWORD)
@@ -191,8 +196,10 @@ def main() -> int:
         os.chmod(tmp, 0o755)
         procs = []
         try:
-            for name, start in (("pop3d", start_pop3d), ("dovecot", start_dovecot)):
-                work = os.path.join(tmp, name)
+            servers = [(f"pop3d w={n}" if len(worker_counts) > 1 else "pop3d",
+                        functools.partial(start_pop3d, workers=n)) for n in worker_counts]
+            for name, start in (*servers, ("dovecot", start_dovecot)):
+                work = os.path.join(tmp, name.replace(" ", "-").replace("=", ""))
                 os.makedirs(work)
                 os.chmod(work, 0o755)
                 for user in users:
@@ -212,10 +219,11 @@ def main() -> int:
                     proc.kill()
     print(f"{args.messages} messages of ~{args.size} bytes, {args.clients} concurrent clients, "
           f"{args.sessions} poll / {args.sessions // 10} download sessions each")
-    print(f"{'workload':10} {'pop3d /s':>10} {'dovecot /s':>11} {'ratio':>7}")
-    for w in ("poll", "download"):
-        p, d = results["pop3d"][w], results["dovecot"][w]
-        print(f"{w:10} {p:10.1f} {d:11.1f} {p / d:7.2f}")
+    for name, _ in servers:
+        print(f"\n{'workload':10} {name + ' /s':>14} {'dovecot /s':>11} {'ratio':>7}")
+        for w in ("poll", "download"):
+            p, d = results[name][w], results["dovecot"][w]
+            print(f"{w:10} {p:14.1f} {d:11.1f} {p / d:7.2f}")
     return 0
 
 
