@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import subprocess
 import time
 
 import pytest
@@ -55,6 +57,13 @@ def login(port: int, user: str = "alice", password: str = "alice-pw") -> bytes:
         return reply
     finally:
         c.close()
+
+
+def login_or_none(port: int) -> bytes | None:
+    try:
+        return login(port)
+    except OSError:
+        return None
 
 
 def served_by(trace: str) -> list[int]:
@@ -137,3 +146,37 @@ def test_workers_stop_when_the_supervisor_dies(server):
         return True
 
     assert wait_for(gone, 15)
+
+
+def test_workers_serve_systemd_sockets_including_pop3s(tmp_path):
+    """Socket activation with workers: the supervisor takes systemd's sockets and hands them on."""
+    from daemons import POP3D
+    from support import HOST, require_tool
+    from tls_kit import client_context, make_certificate
+
+    activate = require_tool("systemd-socket-activate")
+    cert = make_certificate(str(tmp_path / "certs"))
+    make_maildir(str(tmp_path / "alice"), 2)
+    users = {"alice": {"password": "alice-pw", "maildrop": f"maildir:{tmp_path}/alice"}}
+    config = write_config(str(tmp_path), users, free_port(), {"workers": 2, "tls": cert.config()})
+    plain, tls = free_port(), free_port()
+    proc = subprocess.Popen([activate, "-l", f"{HOST}:{plain}", "-l", f"{HOST}:{tls}",
+                             "--fdname=pop3d.socket:pop3s", *POP3D, "-c", config],
+                            stdout=subprocess.DEVNULL, stderr=open(tmp_path / "err.log", "wb"),  # noqa: SIM115
+                            cwd=str(tmp_path), start_new_session=True)
+    try:
+        # systemd-socket-activate starts the service on the first connection, as systemd does.
+        assert wait_for(lambda: login_or_none(plain)), (tmp_path / "err.log").read_text()
+        two_workers(proc.pid)
+        raw = socket.create_connection((HOST, tls), timeout=10)
+        c = Client(client_context(cert).wrap_socket(raw, server_hostname="localhost"))
+        try:
+            assert c.line().startswith(b"+OK pop3d")
+            c.cmd("USER alice")
+            assert c.cmd("PASS alice-pw").startswith(b"+OK alice has 2 messages")
+            c.cmd("QUIT")
+        finally:
+            c.close()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(20)
