@@ -203,3 +203,28 @@ class Client:
 
     def close(self) -> None:
         self.sock.close()
+
+
+@contextlib.contextmanager
+def inetd_process(args: list[str], cwd: str) -> Iterator[tuple[Client, subprocess.Popen[bytes]]]:
+    """``pop3d ARGS`` started as inetd starts it: fds 0, 1 and 2 are a loopback TCP connection.
+
+    Yields the client end and the process; at the end the client is closed
+    and the process killed if it is still running.
+    """
+    with socket.socket() as listener:
+        listener.bind((HOST, 0))
+        listener.listen(1)
+        client_sock = socket.create_connection(listener.getsockname(), timeout=10)
+        server_sock, _ = listener.accept()
+    with server_sock:
+        proc = subprocess.Popen([sys.executable, "-m", "pop3d", *args], stdin=server_sock,
+                                stdout=server_sock, stderr=server_sock, cwd=cwd)
+    client = Client(client_sock)
+    try:
+        yield client, proc
+    finally:
+        client.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -90,3 +90,13 @@ def server_with_tls_port(workdir: str, users: dict[str, dict[str, str]], files: 
         yield server.start(), tls_port
     finally:
         server.stop()
+
+
+def alice(workdir: str) -> dict[str, dict[str, str]]:
+    """User alice (password alice-pw) with a Maildir of one 22-octet message, "Subject: hi"."""
+    path = os.path.join(workdir, "alice")
+    for sub in ("new", "cur", "tmp"):
+        os.makedirs(os.path.join(path, sub))
+    with open(os.path.join(path, "new", "1700000000.M1P1.test"), "wb") as f:
+        f.write(b"Subject: hi\n\nhello\n")
+    return {"alice": {"password": "alice-pw", "maildrop": f"maildir:{path}"}}

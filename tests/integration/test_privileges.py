@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 
-from support import HOST, Client, ServerFixture, write_config
+from support import HOST, Client, ServerFixture, inetd_process, write_config
 from unix_kit import chown_tree, require_root, unix_account
 
 
@@ -114,16 +114,7 @@ def test_inetd_process_becomes_the_unix_user_before_opening_the_maildrop(tmp_pat
             "users": [{"type": "unix", "maildrop": "maildir:~/Maildir"}],
             "listen": [f"tcp:0:interface={HOST}"],
         })
-        with socket.socket() as listener:
-            listener.bind((HOST, 0))
-            listener.listen(1)
-            client_sock = socket.create_connection(listener.getsockname(), timeout=10)
-            server_sock, _ = listener.accept()
-        with server_sock:
-            proc = subprocess.Popen([sys.executable, "-m", "pop3d", "-i", "-c", config], stdin=server_sock,
-                                    stdout=server_sock, stderr=server_sock, cwd=str(tmp_path))
-        c = Client(client_sock)
-        try:
+        with inetd_process(["-i", "-c", config], str(tmp_path)) as (c, proc):
             assert c.line().startswith(b"+OK")
             assert ids(proc.pid)["Uid"] == [0] * 4  # root until someone logs in
             c.cmd(f"USER {name}")
@@ -138,11 +129,6 @@ def test_inetd_process_becomes_the_unix_user_before_opening_the_maildrop(tmp_pat
             # The deletion was committed by the process now running as the user.
             cur = os.path.join(home, "Maildir", "cur")
             assert os.listdir(os.path.join(home, "Maildir", "new")) == [] and os.listdir(cur) == []
-        finally:
-            c.close()
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
 
 
 def retrieval_records(state_dir: str) -> list[tuple[str, str]]:
@@ -217,16 +203,7 @@ def test_inetd_process_records_retrievals_after_becoming_the_user(tmp_path):
             "users": [{"type": "unix", "maildrop": "maildir:~/Maildir"}],
             "listen": [f"tcp:0:interface={HOST}"], "state_dir": state, "expire": 2,
         })
-        with socket.socket() as listener:
-            listener.bind((HOST, 0))
-            listener.listen(1)
-            client_sock = socket.create_connection(listener.getsockname(), timeout=10)
-            server_sock, _ = listener.accept()
-        with server_sock:
-            proc = subprocess.Popen([sys.executable, "-m", "pop3d", "-i", "-c", config], stdin=server_sock,
-                                    stdout=server_sock, stderr=server_sock, cwd=str(tmp_path))
-        c = Client(client_sock)
-        try:
+        with inetd_process(["-i", "-c", config], str(tmp_path)) as (c, proc):
             assert c.line().startswith(b"+OK")
             c.cmd(f"USER {name}")
             assert c.cmd("PASS Unix pw 1!").startswith(b"+OK")
@@ -237,11 +214,6 @@ def test_inetd_process_records_retrievals_after_becoming_the_user(tmp_path):
             assert proc.wait(15) == 0
             assert os.stat(state).st_uid == 0 and os.stat(state).st_mode & 0o007 == 0
             assert retrieval_records(state) == [(name, "1700000000.M1P1.test")]
-        finally:
-            c.close()
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
 
 
 def test_workers_run_as_run_as_while_the_supervisor_stays_root(tmp_path):

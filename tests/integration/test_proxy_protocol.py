@@ -9,24 +9,14 @@ remote client) and through a real HAProxy with ``send-proxy``/``send-proxy-v2``.
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
 import time
 
 import pytest
 from support import HOST, Client, ServerFixture, free_port, require_tool, write_config
-from tls_kit import CertFiles, client_context, make_certificate
+from tls_kit import CertFiles, alice, client_context, make_certificate
 
 REFUSED = b"-ERR [AUTH] plaintext authentication is disabled on unencrypted connections; use STLS"
-
-
-def alice(workdir: str) -> dict[str, dict[str, str]]:
-    path = os.path.join(workdir, "alice")
-    for sub in ("new", "cur", "tmp"):
-        os.makedirs(os.path.join(path, sub))
-    with open(os.path.join(path, "new", "1700000000.M1P1.test"), "wb") as f:
-        f.write(b"Subject: hi\n\nhello\n")
-    return {"alice": {"password": "alice-pw", "maildrop": f"maildir:{path}"}}
 
 
 @pytest.fixture

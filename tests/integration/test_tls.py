@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 from support import Client, ServerFixture, running_server
-from tls_kit import CertFiles, connect_tls, make_certificate, server_with_tls_port, start_tls
+from tls_kit import CertFiles, alice, connect_tls, make_certificate, server_with_tls_port, start_tls
 
 REFUSED = b"-ERR [AUTH] plaintext authentication is disabled on unencrypted connections; use STLS"
 
@@ -22,15 +22,6 @@ REFUSED = b"-ERR [AUTH] plaintext authentication is disabled on unencrypted conn
 @pytest.fixture(scope="module")
 def cert(tmp_path_factory) -> CertFiles:
     return make_certificate(str(tmp_path_factory.mktemp("certs")))
-
-
-def alice(workdir: str) -> dict[str, dict[str, str]]:
-    path = os.path.join(workdir, "alice")
-    for sub in ("new", "cur", "tmp"):
-        os.makedirs(os.path.join(path, sub))
-    with open(os.path.join(path, "new", "1700000000.M1P1.test"), "wb") as f:
-        f.write(b"Subject: hi\n\nhello\n")
-    return {"alice": {"password": "alice-pw", "maildrop": f"maildir:{path}"}}
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import time
 import pytest
 from daemons import POP3D, login
 from maildrop_builders import make_mbox
-from support import HOST, Client, free_port, require_tool, write_config
+from support import HOST, Client, free_port, inetd_process, require_tool, write_config
 from tls_kit import CertFiles, client_context, make_certificate
 
 
@@ -29,14 +29,6 @@ def configure(tmp_path, cert: CertFiles | None) -> str:
     return write_config(str(tmp_path), users, free_port(), extra)
 
 
-def accepted_pair() -> tuple[socket.socket, socket.socket]:
-    with socket.socket() as listener:
-        listener.bind((HOST, 0))
-        listener.listen(1)
-        client = socket.create_connection(listener.getsockname(), timeout=10)
-        server, _ = listener.accept()
-    return client, server
-
 
 def tls_session(client: Client) -> None:
     """Inside TLS from the first byte: no STLS offered, passwords allowed (plaintext_auth: never)."""
@@ -48,38 +40,19 @@ def tls_session(client: Client) -> None:
 
 def test_inetd_implicit_tls(tmp_path, cert):
     config = configure(tmp_path, cert)
-    client_sock, server_sock = accepted_pair()
-    with server_sock:
-        proc = subprocess.Popen([*POP3D, "-i", "--implicit-tls", "-c", config], stdin=server_sock,
-                                stdout=server_sock, stderr=server_sock, cwd=str(tmp_path))
-    client = Client(client_context(cert).wrap_socket(client_sock, server_hostname="localhost"))
-    try:
+    with inetd_process(["-i", "--implicit-tls", "-c", config], str(tmp_path)) as (client, proc):
+        client.sock = client_context(cert).wrap_socket(client.sock, server_hostname="localhost")
         tls_session(client)
         assert proc.wait(15) == 0
-    finally:
-        client.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_inetd_implicit_tls_without_a_certificate_is_a_config_error(tmp_path):
     config = configure(tmp_path, None)
-    client_sock, server_sock = accepted_pair()
-    with server_sock:
-        proc = subprocess.Popen([*POP3D, "-i", "--implicit-tls", "-c", config], stdin=server_sock,
-                                stdout=server_sock, stderr=server_sock, cwd=str(tmp_path))
-    client = Client(client_sock)
-    try:
+    with inetd_process(["-i", "--implicit-tls", "-c", config], str(tmp_path)) as (client, proc):
         # The reason goes to syslog; the client gets one POP3 line, never a traceback.
         assert client.line() == b"-ERR [SYS/TEMP] server configuration error, try later"
         assert client.closed() and client.buf == b""
         assert proc.wait(15) == 2
-    finally:
-        client.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def connect_when_ready(port: int, proc: subprocess.Popen, timeout: float = 15) -> socket.socket:

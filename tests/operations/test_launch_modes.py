@@ -13,7 +13,7 @@ import time
 import pytest
 from daemons import POP3D, login
 from maildrop_builders import make_mbox
-from support import HOST, ROOT, Client, free_port, require_tool, write_config
+from support import HOST, ROOT, Client, free_port, inetd_process, require_tool, write_config
 
 #: The port in the configuration (a daemon that binds it is not using the inherited socket).
 CONFIGURED_PORT = "configured_port"
@@ -45,33 +45,14 @@ def full_session(client: Client) -> None:
     assert client.closed()
 
 
-def accepted_pair() -> tuple[socket.socket, socket.socket]:
-    """A connected TCP pair on loopback: (client side, server side)."""
-    with socket.socket() as listener:
-        listener.bind((HOST, 0))
-        listener.listen(1)
-        client = socket.create_connection(listener.getsockname(), timeout=10)
-        server, _ = listener.accept()
-    return client, server
-
 
 @pytest.mark.parametrize("flag", [["-i"], []], ids=["dash-i", "auto-detected"])
 def test_inetd_mode_serves_the_socket_on_stdin_with_the_real_peer_address(tmp_path, config, flag):
-    client_sock, server_sock = accepted_pair()
     trace = tmp_path / "trace.log"
-    with server_sock:
-        proc = subprocess.Popen([*POP3D, *flag, "-c", config, "-t", str(trace)], stdin=server_sock,
-                                stdout=server_sock, stderr=server_sock, cwd=str(tmp_path))
-    client = Client(client_sock)
-    client_port = client_sock.getsockname()[1]
-    try:
+    with inetd_process([*flag, "-c", config, "-t", str(trace)], str(tmp_path)) as (client, proc):
+        client_port = client.sock.getsockname()[1]
         full_session(client)
         assert proc.wait(15) == 0
-    finally:
-        client.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     text = trace.read_text()
     assert f"connection from 127.0.0.1 port {client_port}" in text
     assert first_message_deleted(tmp_path)
@@ -80,21 +61,11 @@ def test_inetd_mode_serves_the_socket_on_stdin_with_the_real_peer_address(tmp_pa
 def test_config_error_under_inetd_answers_pop3_not_a_stray_line(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("users: [{type: virtual, file: u.yaml}]\ntimout: 5\n")
-    client_sock, server_sock = accepted_pair()
-    with server_sock:
-        proc = subprocess.Popen([*POP3D, "-i", "-c", str(bad)], stdin=server_sock, stdout=server_sock,
-                                stderr=server_sock, cwd=str(tmp_path))
-    client = Client(client_sock)
-    try:
+    with inetd_process(["-i", "-c", str(bad)], str(tmp_path)) as (client, proc):
         assert client.line() == b"-ERR [SYS/TEMP] server configuration error, try later"
         assert client.closed()
         assert client.buf == b""
         assert proc.wait(15) == 2
-    finally:
-        client.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_dash_i_without_a_socket_is_a_clear_error(config):
