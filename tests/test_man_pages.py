@@ -98,7 +98,7 @@ def accepted_keys(tmp_path, monkeypatch) -> set[str]:
     cert = make_certificate(str(tmp_path))
     (tmp_path / "users.yaml").write_text("{}\n")
     config = {
-        "users": [{"type": "virtual", "file": "users.yaml"}, {"type": "unix"}],
+        "users": [{"type": "virtual", "file": "users.yaml"}, {"type": "unix"}, {"type": "pam"}],
         "tls": cert.config(),
         "login_delay": {"seconds": 60},
         "run_as": {"user": "root"},

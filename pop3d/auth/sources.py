@@ -19,6 +19,11 @@ def build_sources(config: Config) -> list[UserSource]:
             sources.append(VirtualUsers(src.file, maildrop, bool(src.options.get("allow_plaintext"))))
         elif src.type == "unix":
             sources.append(UnixUsers(maildrop, min_uid=int(src.options.get("min_uid", 1000))))
+        elif src.type == "pam":
+            from pop3d.auth.pam import PamUsers  # libpam is loaded only when PAM is configured
+
+            sources.append(PamUsers(maildrop, min_uid=int(src.options.get("min_uid", 1000)),
+                                    service=str(src.options.get("service", "pop3d"))))
         else:  # the loader accepts only the types above
             raise ValueError(f"unknown source of users {src.type!r}")
     return sources

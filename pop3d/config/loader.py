@@ -19,7 +19,7 @@ from pop3d.config.reader import Section
 from pop3d.config.tls import check_listen, default_listen, load_tls
 from pop3d.maildrop.location import parse_template
 
-USER_SOURCE_TYPES = ("virtual", "unix")
+USER_SOURCE_TYPES = ("virtual", "unix", "pam")
 
 
 def read_yaml(path: str) -> object:
@@ -59,7 +59,8 @@ def load_user_source(section: Section) -> UserSourceConfig:
         file=section.path_("file") if kind == "virtual" else None,
         maildrop=template(section, "maildrop"),
         options=({"allow_plaintext": section.bool("allow_plaintext", False)} if kind == "virtual"
-                 else {"min_uid": section.int("min_uid", 1000, minimum=0)}),
+                 else {"min_uid": section.int("min_uid", 1000, minimum=0),
+                       **({"service": section.str("service", "pop3d")} if kind == "pam" else {})}),
     )
     section.finish()
     return source
