@@ -19,7 +19,7 @@ from pop3d.maildrop.expiry import RetrievalLog, StoreError
 from pop3d.server.context import ServerContext, base_policy
 from pop3d.server.limits import limiter_for
 from pop3d.server.protocol import POP3Factory
-from pop3d.server.throttle import FailureThrottle
+from pop3d.server.throttle import build_throttle
 from pop3d.server.tls import configured_options, listener
 
 log = Logger()
@@ -32,8 +32,12 @@ def seed_demo(demo: DemoSeed) -> None:
     shutil.copytree(demo.source, demo.workdir, symlinks=True)
 
 
-def build_context(config: Config, switch_user: bool = False) -> ServerContext:
-    """``switch_user``: one process per connection (inetd), run as the UNIX user once logged in."""
+def build_context(config: Config, switch_user: bool = False,
+                  several_processes: bool = False) -> ServerContext:
+    """``switch_user``: one process per connection (inetd), run as the UNIX user once logged in.
+
+    ``several_processes``: inetd or workers, whose failure counts must be shared.
+    """
     directory = build_directory(config)
     limits = config.limits
     return ServerContext(
@@ -41,7 +45,8 @@ def build_context(config: Config, switch_user: bool = False) -> ServerContext:
         portal=build_portal(directory, build_gate(config), switch_user,
                             MaildropOptions(config.mbox_format, limits.lock_timeout),
                             build_retrieval_log(config)),
-        policy=base_policy(config), throttle=FailureThrottle(config.auth),
+        policy=base_policy(config),
+        throttle=build_throttle(config.auth, config.state_dir, several_processes or switch_user),
         tls_options=configured_options(config), limiter=limiter_for(limits),
     )
 

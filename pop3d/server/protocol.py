@@ -273,10 +273,22 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
     def refuse_after_delay(self) -> None:
         """Answer bad credentials only once the failure delay is over, blocking no one."""
         throttle = self.context.throttle
-        wait = 0.0
-        if throttle is not None:
-            peer = getattr(self.transport.getPeer(), "host", None)
-            wait = throttle.record_failure(peer) - (time.monotonic() - self.auth_started)
+        if throttle is None:
+            self.refuse_now()
+            return
+        peer = getattr(self.transport.getPeer(), "host", None)
+        if throttle.blocking:  # counted in the shared database: off the reactor thread
+            d = threads.deferToThread(throttle.record_failure, peer)
+            d.addCallback(self.refuse_in)
+            d.addErrback(self.unexpected)
+        else:
+            self.refuse_in(throttle.record_failure(peer))
+
+    def refuse_in(self, delay: float) -> None:
+        """Answer the refusal ``delay`` seconds after the credentials arrived."""
+        if self.closing or self.session is None:
+            return
+        wait = delay - (time.monotonic() - self.auth_started)
         if wait > 0:
             self.held_refusal = self.callLater(wait, self.refuse_now)
         else:

@@ -48,14 +48,15 @@ def run_standalone(config: Config, args: argparse.Namespace) -> int:
     begin_logging(logs)
     if config.demo is not None and not inetd and inherited is None:
         seed_demo(config.demo)
+    several = inetd or inherited is not None  # processes that must share failure counts
     try:
-        context = build_context(config, switch_user=inetd)
+        context = build_context(config, switch_user=inetd, several_processes=several)
     except ConfigError as exc:
         report_config_error(exc)  # under inetd: -ERR to the client, the line to syslog
         return 2
     context.observers = logs.observers
     lifecycle = Lifecycle(reactor, context, [], reload_loader(getattr(args, "timeout", None)),
-                          lambda new: build_context(new, switch_user=inetd),
+                          lambda new: build_context(new, switch_user=inetd, several_processes=several),
                           lambda new: logs.reconfigure(new.logging))
     if inetd:
         return serve_inetd(reactor, config, context, lifecycle, args)

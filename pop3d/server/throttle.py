@@ -8,6 +8,11 @@ networks get no delay.  The delay is counted from the moment the
 credentials arrived, so a quick "unknown user" and a slow hash check both
 answer at the same instant; the adapter waits with ``callLater``, never by
 blocking the reactor.
+
+One process per connection (inetd) or several workers would each count
+only their own failures, so there :class:`SharedFailureThrottle` keeps the
+counts in ``failures.sqlite3`` in the state folder, shared by every process
+(blocking: the adapter calls it from a worker thread).
 """
 
 from __future__ import annotations
@@ -17,13 +22,23 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from twisted.logger import Logger
+
 from pop3d.config.auth import AuthConfig
+from pop3d.statedb import StoreError, shared
+
+log = Logger()
 
 #: Addresses remembered at once; the stalest is dropped beyond this.
 MAX_TRACKED = 50_000
 
 
 class FailureThrottle:
+    """Failure counts in this process's memory."""
+
+    #: record_failure does blocking I/O (call it from a thread).
+    blocking = False
+
     def __init__(self, config: AuthConfig, clock: Callable[[], float] = time.monotonic,
                  max_tracked: int = MAX_TRACKED) -> None:
         self.config = config
@@ -64,5 +79,61 @@ class FailureThrottle:
         self._failures.move_to_end(key)
         while len(self._failures) > self.max_tracked:
             self._failures.popitem(last=False)
+        return self.delay(count)
+
+    def delay(self, count: int) -> float:
+        """The wait for an address's ``count``-th failure in a row."""
         base, cap = self.config.failure_delay, self.config.max_failure_delay
         return min(base * 2 ** min(count - 1, 32), cap)
+
+
+FAILURES_DB = "failures.sqlite3"
+FAILURES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS failures (host TEXT PRIMARY KEY, count INTEGER NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS failures_at ON failures (at);
+"""
+
+
+class SharedFailureThrottle(FailureThrottle):
+    """Failure counts shared by every pop3d process using the same state folder.
+
+    Falls back to this process's memory, with a warning, if the database
+    cannot be used: a broken store never stops the delays altogether.
+    """
+
+    blocking = True
+
+    def __init__(self, config: AuthConfig, state_dir: str, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(config, clock)
+        self.db = shared(state_dir, FAILURES_DB, FAILURES_SCHEMA)
+
+    def record_failure(self, host: str | None) -> float:
+        if self.trusted(host):
+            return 0.0
+        key = host or "?"
+        now = self.clock()
+        try:
+            with self.db.transaction() as db:
+                row = db.execute("SELECT count, at FROM failures WHERE host = ?", (key,)).fetchone()
+                fresh = row is not None and 0 <= now - row[1] <= self.config.forget_failures_after
+                count = row[0] + 1 if fresh else 1
+                db.execute("INSERT INTO failures (host, count, at) VALUES (?, ?, ?) ON CONFLICT(host) "
+                           "DO UPDATE SET count = excluded.count, at = excluded.at", (key, count, now))
+                # Forget stale addresses now and then, so the table stays small.
+                if count == 1:
+                    stale = now - self.config.forget_failures_after
+                    db.execute("DELETE FROM failures WHERE at < ?", (stale,))
+        except StoreError as exc:
+            log.warn("failure delays counted per process: {exc}", exc=exc)
+            return super().record_failure(host)
+        return self.delay(count)
+
+
+def build_throttle(config: AuthConfig, state_dir: str, shared_between_processes: bool) -> FailureThrottle:
+    """The shared throttle where several processes serve (inetd, workers), else the in-memory one."""
+    if shared_between_processes:
+        try:
+            return SharedFailureThrottle(config, state_dir)
+        except StoreError as exc:
+            log.warn("failure delays counted per process: {exc}", exc=exc)
+    return FailureThrottle(config)

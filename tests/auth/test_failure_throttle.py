@@ -51,3 +51,45 @@ def test_memory_is_bounded():
     for i in range(10):
         t.record_failure(f"192.0.2.{i}")
     assert len(t._failures) == 3 and t.failures("192.0.2.9") == 1 and t.failures("192.0.2.0") == 0
+
+
+def shared_pair(tmp_path, **settings: object):
+    """Two throttles on one state folder, as two processes would have them, on one clock."""
+    from pop3d import statedb
+    from pop3d.server.throttle import SharedFailureThrottle
+
+    clock = Clock()
+    first = SharedFailureThrottle(AuthConfig(**settings), str(tmp_path), clock)  # type: ignore[arg-type]
+    # A second process has its own connection: open one beside the shared one.
+    second = SharedFailureThrottle(AuthConfig(**settings), str(tmp_path), clock)  # type: ignore[arg-type]
+    second.db = statedb.StateDatabase(str(tmp_path), "failures.sqlite3", "SELECT 1;")
+    return first, second, clock
+
+
+def test_shared_counts_add_up_across_processes(tmp_path):
+    first, second, clock = shared_pair(tmp_path)
+    assert first.record_failure("192.0.2.1") == 2
+    assert second.record_failure("192.0.2.1") == 4
+    assert first.record_failure("192.0.2.1") == 8
+    assert second.record_failure("192.0.2.9") == 2
+    clock.now += 901  # forget_failures_after (900 s) of quiet
+    assert second.record_failure("192.0.2.1") == 2
+    rows = dict(first.db.query("SELECT host, count FROM failures"))
+    assert rows == {"192.0.2.1": 1}  # the stale 192.0.2.9 was swept out
+
+
+def test_shared_throttle_exempts_trusted_networks_and_survives_a_broken_store(tmp_path):
+    first, _, _ = shared_pair(tmp_path, trusted_networks=(ipaddress.ip_network("10.0.0.0/8"),))
+    assert first.record_failure("10.1.2.3") == 0
+    first.db.close()  # every use fails from now on: counted in memory instead
+    assert [first.record_failure("192.0.2.1") for _ in range(2)] == [2, 4]
+
+
+def test_build_throttle_shares_only_between_processes(tmp_path):
+    from pop3d.server.throttle import SharedFailureThrottle, build_throttle
+
+    assert type(build_throttle(AuthConfig(), str(tmp_path), False)) is FailureThrottle
+    assert isinstance(build_throttle(AuthConfig(), str(tmp_path / "s"), True), SharedFailureThrottle)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert type(build_throttle(AuthConfig(), str(blocker / "s"), True)) is FailureThrottle

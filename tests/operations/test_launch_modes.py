@@ -6,6 +6,7 @@ import os
 import pwd
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -162,3 +163,25 @@ def test_the_shipped_systemd_units_start_pop3d_from_its_socket():
     assert "ListenStream=110" in socket_unit and "[Install]" in socket_unit
     assert "ExecStart=/usr/bin/pop3d " in service_unit and "Requires=pop3d.socket" in service_unit
     assert "ExecReload=/bin/kill -HUP $MAINPID" in service_unit
+
+
+def test_failure_delays_grow_across_inetd_processes(tmp_path):
+    """Each inetd connection is a new process; failed logins are still counted per address."""
+    make_mbox(str(tmp_path / "alice.mbox"), 1)
+    users = {"alice": {"password": "alice-pw", "maildrop": f"mbox:{tmp_path}/alice.mbox"}}
+    config = write_config(str(tmp_path), users, free_port(),
+                          {"auth": {"failure_delay": 0.3, "max_failure_delay": 10}})
+    waits = []
+    for _ in range(3):
+        with inetd_process(["-i", "-c", config], str(tmp_path)) as (client, proc):
+            client.line()
+            client.cmd("USER alice")
+            started = time.monotonic()
+            assert client.cmd("PASS wrong") == b"-ERR [AUTH] invalid user name or password"
+            waits.append(time.monotonic() - started)
+            client.cmd("QUIT")
+            assert proc.wait(15) == 0
+    # 0.3 s, then 0.6 s, then 1.2 s: the third process knew of the first two failures.
+    assert waits[2] >= 1.1, waits
+    with sqlite3.connect(str(tmp_path / "state" / "failures.sqlite3")) as db:
+        assert db.execute("SELECT host, count FROM failures").fetchall() == [("127.0.0.1", 3)]

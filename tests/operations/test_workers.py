@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import time
 
@@ -97,9 +98,13 @@ def test_workers_accept_side_by_side_and_the_supervisor_never_does(server, tmp_p
             for _ in range(3):
                 assert login(server.port).startswith(b"+OK alice has 2 messages")
             assert set(served_by(trace)[before:]) == {serving}
+            assert login(server.port, "alice", "wrong").startswith(b"-ERR [AUTH]")
         finally:
             os.kill(stopped, signal.SIGCONT)
     assert server.proc.pid not in served_by(trace)
+    # One failed login in each worker: both counted in the shared database.
+    with sqlite3.connect(str(tmp_path / "state" / "failures.sqlite3")) as db:
+        assert db.execute("SELECT host, count FROM failures").fetchall() == [("127.0.0.1", 2)]
 
 
 def test_a_dead_worker_is_replaced_and_sighup_reaches_every_worker(server, tmp_path):
