@@ -7,7 +7,7 @@ import os
 import sys
 
 from pop3d import __version__
-from pop3d.config import ConfigError, load_config
+from pop3d.config import Config, ConfigError, load_config
 
 DEFAULT_CONFIG = "/etc/pop3d/pop3d.yaml"
 
@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--implicit-tls", dest="implicit_tls", action="store_true",
                         help="inetd mode: the connection speaks TLS from its first byte "
                              "(POP3S, port 995), with the certificate of the tls section")
+    parser.add_argument("--check-config", dest="check_config", action="store_true",
+                        help="read the configuration, user files and certificate, report, and exit "
+                             "(0 if the server would start with them, 2 if not)")
     parser.add_argument("--version", action="version", version=f"pop3d {__version__}")
     return parser
 
@@ -75,6 +78,26 @@ def main(argv: list[str] | None = None) -> int:
         from dataclasses import replace
 
         config = replace(config, timeout=args.timeout)
+    if args.check_config:
+        return check_config(config)
     from pop3d.server.run import run_standalone
 
     return run_standalone(config, args)
+
+
+def check_config(config: Config) -> int:
+    """``--check-config``: build everything the server builds at start, but serve nothing."""
+    from pop3d.server.app import build_context
+
+    try:
+        build_context(config)
+    except ConfigError as exc:
+        print(f"pop3d: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a users file that cannot be read, for instance
+        print(f"pop3d: {config.path}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    listen = ", ".join(config.listen)
+    print(f"pop3d: {config.path}: configuration OK (listen: {listen}; "
+          f"{len(config.users)} source(s) of users; workers: {config.workers})")
+    return 0

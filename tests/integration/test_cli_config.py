@@ -81,3 +81,25 @@ def test_bad_timeout_flag(tmp_path):
     out = pop3d("-T", "0", "-c", os.path.join(ROOT, "conf", "pop3d.yaml"))
     assert out.returncode == 2
     assert "-T" in out.stderr
+
+
+def test_check_config_reports_ok_without_serving():
+    config = os.path.join(ROOT, "conf", "pop3d.yaml")
+    out = pop3d("-c", config, "--check-config")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == (f"pop3d: {config}: configuration OK (listen: tcp:8110:interface=127.0.0.1; "
+                          "1 source(s) of users; workers: 1)\n")
+
+
+def test_check_config_finds_what_only_a_start_would_find(tmp_path):
+    """A users file with a bad entry: the loader alone would not see it, the check does."""
+    path = write(tmp_path / "c.yaml",
+                 "users: [{type: virtual, file: u.yaml}]\nlisten: ['tcp:0:interface=127.0.0.1']\n")
+    write(tmp_path / "u.yaml", "carol: {password: secret}\n")
+    out = pop3d("-c", path, "--check-config")
+    assert out.returncode == 2
+    assert out.stdout == ""
+    assert "u.yaml" in out.stderr and "carol.password" in out.stderr
+    write(tmp_path / "c.yaml", "users: [{type: virtual, file: u.yaml}]\ntls: {certificate: nope.pem}\n")
+    out = pop3d("-c", path, "--check-config")
+    assert out.returncode == 2 and "tls.certificate" in out.stderr
