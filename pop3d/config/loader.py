@@ -6,6 +6,7 @@ what is wrong; the command line turns that into one line and exit status 2.
 
 from __future__ import annotations
 
+import os
 import socket
 
 import yaml
@@ -81,6 +82,16 @@ def load_limits(section: Section) -> Limits:
     return limits
 
 
+def load_workers(top: Section) -> int:
+    """``workers``: a number of processes, or ``auto`` for one per CPU."""
+    value = top._get("workers", 1)
+    if value == "auto":
+        return os.cpu_count() or 1
+    if isinstance(value, str):
+        raise top.error("workers", f"must be a number of processes (1 to 256) or auto, not {value!r}")
+    return top.int("workers", 1, minimum=1, maximum=256)
+
+
 def load_config(path: str) -> Config:
     top = Section(path, read_yaml(path))
     tls = load_tls(top.section("tls"))
@@ -116,7 +127,7 @@ def load_config(path: str) -> Config:
         run_as=load_run_as(top.section("run_as")),
         logging=load_logging(top.section("logging")),
         shutdown_grace=top.float("shutdown_grace", 10.0, minimum=0),
-        workers=top.int("workers", 1, minimum=1, maximum=256),
+        workers=load_workers(top),
     )
     top.finish()
     return config

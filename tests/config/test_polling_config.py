@@ -63,3 +63,15 @@ def test_state_dir_is_shared_unless_login_delay_names_its_own(tmp_path):
     assert config.expire == "7"
     config = load(tmp_path, state_dir="var", login_delay={"seconds": 60, "state_dir": "other"})
     assert config.login_delay.state_dir == str(tmp_path / "other")
+
+
+def test_workers(tmp_path):
+    import os
+
+    assert load(tmp_path).workers == 1
+    assert load(tmp_path, workers=3).workers == 3
+    assert load(tmp_path, workers="auto").workers == (os.cpu_count() or 1)
+    for bad, message in ((0, "workers: must be at least 1"), ("many", "workers: must be a number of "
+                                                                       "processes \\(1 to 256\\) or auto")):
+        with pytest.raises(ConfigError, match=message):
+            load(tmp_path, workers=bad)
