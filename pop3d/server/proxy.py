@@ -6,7 +6,8 @@ wrapped protocol at once, so the session would be set up (plaintext policy,
 per-address limits, logs) with the balancer's address.  This wrapper starts
 the wrapped protocol (POP3, or TLS then POP3) only once the header has been
 read, so everything sees the real client.  A connection without a valid
-header is closed without a greeting.
+header, or without a whole one within ``HEADER_TIMEOUT`` seconds, is closed
+without a greeting.
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ from __future__ import annotations
 from twisted.internet.interfaces import IProtocol
 from twisted.internet.protocol import Factory, Protocol
 from twisted.protocols.haproxy._wrapper import HAProxyProtocolWrapper, HAProxyWrappingFactory
+from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import directlyProvides, providedBy
 
 #: A listen entry starting with this expects a PROXY header on every connection.
 PROXY_PREFIX = "haproxy:"
+#: Seconds a connection may take to send its PROXY header (balancers send it at once).
+HEADER_TIMEOUT = 10.0
 
 
 class _Held(Protocol):
@@ -31,7 +35,7 @@ class _Held(Protocol):
         self.chunks.append(data)
 
 
-class HeaderFirstWrapper(HAProxyProtocolWrapper):
+class HeaderFirstWrapper(HAProxyProtocolWrapper, TimeoutMixin):
     """Starts the wrapped protocol once the PROXY header gave the client's address."""
 
     started = False
@@ -41,6 +45,11 @@ class HeaderFirstWrapper(HAProxyProtocolWrapper):
         directlyProvides(self, providedBy(transport))
         Protocol.makeConnection(self, transport)  # type: ignore[arg-type]
         self.factory.registerProtocol(self)
+        self.setTimeout(self.factory.header_timeout)
+
+    def timeoutConnection(self) -> None:  # noqa: N802
+        if not self.started:
+            self.transport.abortConnection()  # type: ignore[union-attr]
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802
         if self.started:
@@ -55,12 +64,14 @@ class HeaderFirstWrapper(HAProxyProtocolWrapper):
             self.wrappedProtocol = wrapped
         if self._proxyInfo is None or self.disconnecting:
             return
+        self.setTimeout(None)  # from here on, the wrapped protocol's own timeout applies
         self.started = True
         wrapped.makeConnection(self)
         for chunk in held.chunks:
             wrapped.dataReceived(chunk)
 
     def connectionLost(self, reason: Failure) -> None:  # noqa: N802
+        self.setTimeout(None)
         if self.started:
             super().connectionLost(reason)
         else:  # the wrapped protocol never started: nothing to tell it
@@ -69,6 +80,7 @@ class HeaderFirstWrapper(HAProxyProtocolWrapper):
 
 class HeaderFirstWrappingFactory(HAProxyWrappingFactory):
     protocol = HeaderFirstWrapper
+    header_timeout = HEADER_TIMEOUT
 
 
 def proxy_factory(factory: Factory) -> Factory:
