@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 
+import pytest
 from support import HOST, Client, ServerFixture, inetd_process, write_config
 from unix_kit import chown_tree, require_root, unix_account
 
@@ -93,10 +94,12 @@ def test_standalone_binds_as_root_then_runs_as_run_as(tmp_path):
             subprocess.run(["rm", "-rf", spool], check=False)
 
 
-def test_unknown_run_as_user_stops_the_server(tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_unknown_run_as_user_stops_the_server(tmp_path, workers):
     require_root()
     port = free_low_port()
-    config = write_config(str(tmp_path), {}, port, {"run_as": {"user": "no-such-user-p3t"}})
+    config = write_config(str(tmp_path), {}, port, {"run_as": {"user": "no-such-user-p3t"},
+                                                    "workers": workers})
     proc = subprocess.run([sys.executable, "-m", "pop3d", "-c", config], capture_output=True, text=True,
                           timeout=60, cwd=str(tmp_path))
     assert proc.returncode == 1
