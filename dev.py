@@ -9,6 +9,7 @@ Standard library only: this runs before anything is installed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -91,8 +92,29 @@ def ensure_debian_packages() -> None:
     say(f"installing Debian packages: {' '.join(missing)}")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     run("apt-get", "update", "-qq", env=env, stdout=subprocess.DEVNULL)
-    run("apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing, env=env,
-        stdout=subprocess.DEVNULL)
+    with services_not_started():
+        run("apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing, env=env,
+            stdout=subprocess.DEVNULL)
+
+
+@contextlib.contextmanager
+def services_not_started():
+    """Keep the packages' own daemons (haproxy, xinetd, exim, ...) from starting on install.
+
+    The tests start every daemon they need themselves; a policy-rc.d that
+    says 101 (action forbidden) is Debian's way, and containers often have one.
+    """
+    policy = "/usr/sbin/policy-rc.d"
+    if os.path.exists(policy):
+        yield
+        return
+    with open(policy, "w") as f:
+        f.write("#!/bin/sh\n# written by pop3d's dev.py for the duration of apt-get install\nexit 101\n")
+    os.chmod(policy, 0o755)
+    try:
+        yield
+    finally:
+        os.unlink(policy)
 
 
 def main(argv: list[str]) -> int:
