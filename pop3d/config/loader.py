@@ -113,6 +113,7 @@ def load_config(path: str) -> Config:
         timeout=top.int("timeout", 600, minimum=1),
         maildrop=template(top, "maildrop", "mbox:/var/mail/%u") or "",
         mbox_format=top.str("mbox_format", "mboxrd", choices=("mboxrd", "mboxo")),
+        mbox_reuse_x_uidl=top.bool("mbox_reuse_x_uidl", False),
         users=users,
         limits=load_limits(top.section("limits")),
         state_dir=state_dir,

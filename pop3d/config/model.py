@@ -92,6 +92,8 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     #: Seconds SIGTERM lets open sessions finish before closing them uncommitted.
     shutdown_grace: float = 10.0
+    #: mbox: use qpopper's X-UIDL headers as UIDLs (migrations; anyone can send such a header).
+    mbox_reuse_x_uidl: bool = False
     #: Standalone: server processes sharing the ports (more than 1: a supervisor starts them).
     workers: int = 1
     #: Certificate for STLS and ``tls:`` listeners (None: no TLS).

@@ -36,6 +36,8 @@ class MaildropOptions:
     mbox_format: str = "mboxrd"
     #: Seconds to wait for an mbox's locks held by an MTA or MUA.
     lock_timeout: float = 10.0
+    #: mbox: a message's X-UIDL header (qpopper's) is its UIDL (see mbox_scan.scan).
+    reuse_x_uidl: bool = False
 
 
 DEFAULT_OPTIONS = MaildropOptions()
@@ -50,5 +52,6 @@ def open_maildrop(location: Location, options: MaildropOptions = DEFAULT_OPTIONS
     if location.kind == "mbox":
         from pop3d.maildrop.mbox import MboxMaildrop
 
-        return MboxMaildrop.open(location.path, fmt=options.mbox_format, lock_timeout=options.lock_timeout)
+        return MboxMaildrop.open(location.path, fmt=options.mbox_format, lock_timeout=options.lock_timeout,
+                                 reuse_x_uidl=options.reuse_x_uidl)
     raise MaildropError(f"unknown maildrop kind {location.kind!r}")

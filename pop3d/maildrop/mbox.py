@@ -68,7 +68,7 @@ class MboxMaildrop(Maildrop):
 
     @classmethod
     def open(cls, path: str, fmt: str = "mboxrd", lock_timeout: float = 10.0,
-             stale_after: float = 300.0) -> MboxMaildrop:
+             stale_after: float = 300.0, reuse_x_uidl: bool = False) -> MboxMaildrop:
         """Lock the maildrop for a session, recover a crashed commit, list the messages.
 
         Raise MaildropBusy if another session holds it or the MTA's locks stay
@@ -91,7 +91,7 @@ class MboxMaildrop(Maildrop):
             try:
                 mbox_journal.recover(sidecars.journal, fd)
                 old = mbox_index.load(sidecars.index)
-                index, changed = scan(fd, os.fstat(fd), fmt, old)
+                index, changed = scan(fd, os.fstat(fd), fmt, old, reuse_x_uidl)
             finally:
                 lock.release()
             if changed:

@@ -171,15 +171,16 @@ def _blank(fd: int, start: int, end: int) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Stats:
-    """What a scan learns about a message: wire size, read flag, region digest."""
+    """What a scan learns about a message: wire size, read flag, region digest, X-UIDL."""
 
     size: int
     seen: bool
     digest: str
+    x_uidl: str | None = None
 
 
-#: ``(start, body, stop, end, size, seen, digest)`` of one message (see Region and Stats).
-Described = tuple[int, int, int, int, int, bool, str]
+#: ``(start, body, stop, end, size, seen, digest, x_uidl)`` of one message (see Region and Stats).
+Described = tuple[int, int, int, int, int, bool, str, "str | None"]
 
 
 def describe(fd: int, bounds: list[tuple[int, int, bool]], fmt: str,
@@ -192,7 +193,8 @@ def describe(fd: int, bounds: list[tuple[int, int, bool]], fmt: str,
         if end - start > whole_limit:
             r = region_at(fd, start, end, has_from)
             stats = region_stats(fd, r, fmt)
-            out.append((r.start, r.body, r.stop, r.end, stats.size, stats.seen, stats.digest))
+            out.append((r.start, r.body, r.stop, r.end, stats.size, stats.seen, stats.digest,
+                        stats.x_uidl))
             i += 1
             continue
         j = i + 1
@@ -218,9 +220,9 @@ def _describe_in(buf: bytes, base: int, start: int, end: int, has_from: bool, fm
         size = wire_length(unquote(buf[body:stop], fmt), 0, None)
     else:
         size = wire_length(buf, body, stop)
-    seen = seen_in_header(buf[body:min(stop, body + HEADER_LIMIT)])
-    return (start, base + body, base + stop, end, size, seen,
-            hashlib.sha256(memoryview(buf)[lo:hi]).hexdigest())
+    head = buf[body:min(stop, body + HEADER_LIMIT)]
+    return (start, base + body, base + stop, end, size, seen_in_header(head),
+            hashlib.sha256(memoryview(buf)[lo:hi]).hexdigest(), x_uidl_in_header(head))
 
 
 def wire_length(buf: bytes, lo: int, hi: int | None) -> int:
@@ -233,24 +235,43 @@ def wire_length(buf: bytes, lo: int, hi: int | None) -> int:
     return size
 
 
-def seen_in_header(content_head: bytes) -> bool:
-    """Whether the header block has a ``Status:`` field (any case) whose value contains ``R``."""
+def _header_block(content_head: bytes) -> bytes:
+    """The header lines at the start of a message (up to its first empty line)."""
     if content_head.startswith((b"\n", b"\r\n")):
-        return False
+        return b""
     end = content_head.find(b"\n\n")
     crlf_end = content_head.find(b"\n\r\n", 0, end if end >= 0 else len(content_head))
     if crlf_end >= 0:
         end = crlf_end
-    header = content_head[: end + 1] if end >= 0 else content_head
+    return content_head[: end + 1] if end >= 0 else content_head
+
+
+def _field_values(header: bytes, name: bytes) -> list[bytes]:
+    """The values of every ``name:`` field (lower-case name, any case in the header), unfolded not."""
     lowered = header.lower()
-    pos = lowered.find(b"status:")
+    values = []
+    pos = lowered.find(name)
     while pos >= 0:
         if pos == 0 or lowered[pos - 1] == 0x0A:
             line_end = header.find(b"\n", pos)
-            if b"R" in header[pos + 7: line_end if line_end >= 0 else len(header)]:
-                return True
-        pos = lowered.find(b"status:", pos + 7)
-    return False
+            values.append(header[pos + len(name): line_end if line_end >= 0 else len(header)])
+        pos = lowered.find(name, pos + len(name))
+    return values
+
+
+def seen_in_header(content_head: bytes) -> bool:
+    """Whether the header block has a ``Status:`` field (any case) whose value contains ``R``."""
+    return any(b"R" in value for value in _field_values(_header_block(content_head), b"status:"))
+
+
+def x_uidl_in_header(content_head: bytes) -> str | None:
+    """The value of the first ``X-UIDL:`` field (as qpopper wrote them), if it is a valid UIDL."""
+    for value in _field_values(_header_block(content_head), b"x-uidl:"):
+        uidl = value.strip()
+        if 1 <= len(uidl) <= 70 and all(0x21 <= c <= 0x7E for c in uidl):
+            return uidl.decode("ascii")
+        return None
+    return None
 
 
 def region_stats(fd: int, region: Region, fmt: str, chunk_size: int = 64 << 10) -> Stats:
@@ -266,7 +287,7 @@ def region_stats(fd: int, region: Region, fmt: str, chunk_size: int = 64 << 10) 
     while chunk := stream.read(chunk_size):
         sizer.feed(chunk)
     head = os.pread(fd, min(HEADER_LIMIT, region.stop - region.body), region.body)
-    return Stats(sizer.finish(), seen_in_header(head), digest.hexdigest())
+    return Stats(sizer.finish(), seen_in_header(head), digest.hexdigest(), x_uidl_in_header(head))
 
 
 class MessageStream:

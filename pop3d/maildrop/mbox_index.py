@@ -23,7 +23,7 @@ import contextlib
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 VERSION = 1
@@ -121,13 +121,15 @@ def save(path: str, index: Index) -> None:
         raise
 
 
-def assign_uids(digests: Iterable[str], pool: dict[str, list[str]], taken: set[str]) -> list[str]:
+def assign_uids(digests: Iterable[str], pool: dict[str, list[str]], taken: set[str],
+                preferred: Sequence[str | None] | None = None) -> list[str]:
     """UIDs for messages with ``digests``, reusing ``pool`` (digest -> stored UIDs, in order).
 
     ``taken`` holds UIDs already used by other messages of the maildrop; it is
-    updated.  Messages without a stored UID get ``digest[:24]``, or with a
-    ``.N`` suffix when that is taken (identical copies), so that the result
-    is the same whether or not an index existed.
+    updated.  A message without a stored UID gets its ``preferred`` UID (an
+    X-UIDL header) if that is free, else ``digest[:24]``, or with a ``.N``
+    suffix when that is taken (identical copies), so that the result is the
+    same whether or not an index existed.
     """
     digests = list(digests)
     uids: list[str | None] = []
@@ -141,6 +143,11 @@ def assign_uids(digests: Iterable[str], pool: dict[str, list[str]], taken: set[s
                 taken.add(uid)
                 break
         uids.append(uid)
+    if preferred is not None:
+        for i, wanted in enumerate(preferred):
+            if uids[i] is None and wanted is not None and wanted not in taken:
+                uids[i] = wanted
+                taken.add(wanted)
     for i, digest in enumerate(digests):
         if uids[i] is None:
             base = digest[:UID_HASH_CHARS]

@@ -24,8 +24,13 @@ from pop3d.maildrop.mbox_index import Entry, Index, assign_uids, uid_pool
 SAMPLES = 32
 
 
-def scan(fd: int, st: os.stat_result, fmt: str, index: Index | None) -> tuple[Index, bool]:
-    """Return an index covering the whole file and whether it differs from ``index``."""
+def scan(fd: int, st: os.stat_result, fmt: str, index: Index | None,
+         reuse_x_uidl: bool = False) -> tuple[Index, bool]:
+    """Return an index covering the whole file and whether it differs from ``index``.
+
+    ``reuse_x_uidl``: a new message with a valid ``X-UIDL:`` header (as qpopper
+    wrote them) gets that as its UID, unless another message has it.
+    """
     size = st.st_size
     if index is not None and _reusable(fd, st, fmt, index):
         if size == index.size == index.covered and st.st_mtime_ns == index.mtime_ns:
@@ -35,9 +40,9 @@ def scan(fd: int, st: os.stat_result, fmt: str, index: Index | None) -> tuple[In
         start = redo[0].start if redo else 0
         if start == 0:
             kept = []
-        entries = kept + _scan_range(fd, start, size, fmt, redo, {e.uid for e in kept})
+        entries = kept + _scan_range(fd, start, size, fmt, redo, {e.uid for e in kept}, reuse_x_uidl)
     else:
-        entries = _scan_range(fd, 0, size, fmt, index.entries if index else [], set())
+        entries = _scan_range(fd, 0, size, fmt, index.entries if index else [], set(), reuse_x_uidl)
     return Index(st.st_dev, st.st_ino, fmt, size, size, st.st_mtime_ns, entries), True
 
 
@@ -65,14 +70,15 @@ def _is_separator(fd: int, entry: Entry) -> bool:
 
 
 def _scan_range(fd: int, start: int, end: int, fmt: str, prior: Iterable[Entry],
-                taken: set[str]) -> list[Entry]:
+                taken: set[str], reuse_x_uidl: bool = False) -> list[Entry]:
     """Scan ``[start, end)`` (``start`` is 0 or a separator); UIDs/seen come from ``prior``."""
     prior = list(prior)
     seps = fmtmod.find_separators(fd, start, end)
     described = fmtmod.describe(fd, fmtmod.region_bounds(fd, seps, start, end), fmt)
-    uids = assign_uids((d[6] for d in described), uid_pool(prior), taken)
+    preferred = [d[7] for d in described] if reuse_x_uidl else None
+    uids = assign_uids((d[6] for d in described), uid_pool(prior), taken, preferred)
     seen_before = {e.digest for e in prior if e.seen}
     return [
         Entry(start, body, stop, end_, size, seen or digest in seen_before, digest, uid)
-        for (start, body, stop, end_, size, seen, digest), uid in zip(described, uids, strict=True)
+        for (start, body, stop, end_, size, seen, digest, _), uid in zip(described, uids, strict=True)
     ]
