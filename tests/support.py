@@ -242,3 +242,16 @@ def inetd_process(args: list[str], cwd: str) -> Iterator[tuple[Client, subproces
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def pass_login(port: int, name: str, password: str) -> bytes:
+    """USER/PASS on a fresh connection; the answer to PASS (then QUIT)."""
+    c = Client.connect(port)
+    try:
+        c.line()
+        assert c.cmd(f"USER {name}").startswith(b"+OK")
+        reply = c.cmd(f"PASS {password}")
+        c.cmd("QUIT")
+        return reply
+    finally:
+        c.close()

@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Iterator
 
 import pytest
-from support import Client
+from support import pass_login
 from unix_kit import chown_tree, require_root, require_tool, run, unix_account
 
 PASSWORD = "Pam pw 1!"
@@ -42,16 +42,6 @@ def maildir(name: str, count: int = 1) -> None:
         with open(os.path.join(home, "Maildir", "new", f"170000000{i}.M{i}P1.test"), "wb") as f:
             f.write(b"Subject: hello %d\r\n\r\nbody\r\n" % i)
     chown_tree(home, name)
-
-
-def pass_login(port: int, name: str, password: str) -> bytes:
-    c = Client.connect(port)
-    c.line()
-    assert c.cmd(f"USER {name}").startswith(b"+OK")
-    reply = c.cmd(f"PASS {password}")
-    c.cmd("QUIT")
-    c.close()
-    return reply
 
 
 def pam_config(service: str) -> dict[str, object]:

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 
 import pytest
 from support import HOST, Client, ServerFixture, inetd_process, write_config
@@ -41,6 +42,20 @@ def make_maildir(path: str) -> None:
         f.write(b"Subject: hi\r\n\r\nhello\r\n")
 
 
+@contextlib.contextmanager
+def alice_spool(owner: str) -> Iterator[str]:
+    """A world-readable spool folder (not in tmp_path, which is root's) with alice's Maildir,
+    owned by ``owner``; removed afterwards."""
+    spool = tempfile.mkdtemp(prefix="p3t-spool-")
+    try:
+        os.chmod(spool, 0o755)
+        make_maildir(os.path.join(spool, "alice"))
+        chown_tree(os.path.join(spool, "alice"), owner)
+        yield spool
+    finally:
+        subprocess.run(["rm", "-rf", spool], check=False)
+
+
 def free_low_port() -> int:
     """A free port below 1024 on loopback: only root can bind it."""
     for port in range(1023, 900, -1):
@@ -54,11 +69,7 @@ def test_standalone_binds_as_root_then_runs_as_run_as(tmp_path):
     require_root()
     with unix_account() as name:
         pw = pwd.getpwnam(name)
-        spool = tempfile.mkdtemp(prefix="p3t-spool-")
-        try:
-            os.chmod(spool, 0o755)
-            make_maildir(os.path.join(spool, "alice"))
-            chown_tree(os.path.join(spool, "alice"), name)
+        with alice_spool(name) as spool:
             make_maildir(os.path.join(spool, "root-only"))
             os.chmod(os.path.join(spool, "root-only"), 0o700)
             users = {"alice": {"password": "alice-pw", "maildrop": f"maildir:{spool}/alice"},
@@ -90,8 +101,6 @@ def test_standalone_binds_as_root_then_runs_as_run_as(tmp_path):
                 c.close()
             finally:
                 server.stop()
-        finally:
-            subprocess.run(["rm", "-rf", spool], check=False)
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -142,57 +151,50 @@ def retrieval_records(state_dir: str) -> list[tuple[str, str]]:
 def test_state_databases_stay_root_only_yet_writable_after_giving_up_root(tmp_path):
     """LOGIN-DELAY and EXPIRE records are written by the process running as ``run_as``."""
     require_root()
-    with unix_account() as name:
-        spool = tempfile.mkdtemp(prefix="p3t-spool-")
+    with unix_account() as name, alice_spool(name) as spool:
+        # The configuration must be readable by run_as for a reload: not in tmp_path (0700).
+        workdir = os.path.join(spool, "etc")
+        os.mkdir(workdir, 0o755)
+        state = os.path.join(spool, "state")
+        port = free_low_port()
+        config = write_config(workdir, {"alice": {"password": "alice-pw",
+                                                  "maildrop": f"maildir:{spool}/alice"}}, port, {
+            "listen": [f"tcp:{port}:interface={HOST}"],
+            "run_as": {"user": name, "group": name},
+            "state_dir": state, "expire": 2,
+            "login_delay": {"seconds": 3600, "policy": "reject"},
+        })
+        server = ServerFixture(workdir, port, config)
         try:
-            os.chmod(spool, 0o755)
-            make_maildir(os.path.join(spool, "alice"))
-            chown_tree(os.path.join(spool, "alice"), name)
-            # The configuration must be readable by run_as for a reload: not in tmp_path (0700).
-            workdir = os.path.join(spool, "etc")
-            os.mkdir(workdir, 0o755)
-            state = os.path.join(spool, "state")
-            port = free_low_port()
-            config = write_config(workdir, {"alice": {"password": "alice-pw",
-                                                      "maildrop": f"maildir:{spool}/alice"}}, port, {
-                "listen": [f"tcp:{port}:interface={HOST}"],
-                "run_as": {"user": name, "group": name},
-                "state_dir": state, "expire": 2,
-                "login_delay": {"seconds": 3600, "policy": "reject"},
-            })
-            server = ServerFixture(workdir, port, config)
-            try:
-                server.start()
-                assert server.proc is not None and ids(server.proc.pid)["Uid"][0] != 0
-                c = Client.connect(port)
-                c.line()
-                c.cmd("USER alice")
-                assert c.cmd("PASS alice-pw").startswith(b"+OK alice has 1 messages")
-                assert c.cmd("RETR 1").startswith(b"+OK")
-                c.multiline()
-                assert c.cmd("QUIT").startswith(b"+OK")
-                c = Client.connect(port)
-                c.line()
-                c.cmd("USER alice")
-                assert c.cmd("PASS alice-pw").startswith(b"-ERR [LOGIN-DELAY]")
-                c.close()
-                # A reload (SIGHUP) keeps using the databases opened as root.
-                os.kill(server.proc.pid, signal.SIGHUP)
-                deadline = time.monotonic() + 10
-                while "reloaded" not in server.log() and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                assert "reloaded" in server.log() and "reload failed" not in server.log()
-                c = Client.connect(port)
-                c.line()
-                c.cmd("USER alice")
-                assert c.cmd("PASS alice-pw").startswith(b"-ERR [LOGIN-DELAY]")
-                c.close()
-            finally:
-                server.stop()
-            assert os.stat(state).st_uid == 0 and os.stat(state).st_mode & 0o007 == 0
-            assert retrieval_records(state) == [("alice", "1700000000.M1P1.test")]
+            server.start()
+            assert server.proc is not None and ids(server.proc.pid)["Uid"][0] != 0
+            c = Client.connect(port)
+            c.line()
+            c.cmd("USER alice")
+            assert c.cmd("PASS alice-pw").startswith(b"+OK alice has 1 messages")
+            assert c.cmd("RETR 1").startswith(b"+OK")
+            c.multiline()
+            assert c.cmd("QUIT").startswith(b"+OK")
+            c = Client.connect(port)
+            c.line()
+            c.cmd("USER alice")
+            assert c.cmd("PASS alice-pw").startswith(b"-ERR [LOGIN-DELAY]")
+            c.close()
+            # A reload (SIGHUP) keeps using the databases opened as root.
+            os.kill(server.proc.pid, signal.SIGHUP)
+            deadline = time.monotonic() + 10
+            while "reloaded" not in server.log() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert "reloaded" in server.log() and "reload failed" not in server.log()
+            c = Client.connect(port)
+            c.line()
+            c.cmd("USER alice")
+            assert c.cmd("PASS alice-pw").startswith(b"-ERR [LOGIN-DELAY]")
+            c.close()
         finally:
-            subprocess.run(["rm", "-rf", spool], check=False)
+            server.stop()
+        assert os.stat(state).st_uid == 0 and os.stat(state).st_mode & 0o007 == 0
+        assert retrieval_records(state) == [("alice", "1700000000.M1P1.test")]
 
 
 def test_inetd_process_records_retrievals_after_becoming_the_user(tmp_path):
@@ -224,11 +226,7 @@ def test_workers_run_as_run_as_while_the_supervisor_stays_root(tmp_path):
     require_root()
     with unix_account() as name:
         pw = pwd.getpwnam(name)
-        spool = tempfile.mkdtemp(prefix="p3t-spool-")
-        try:
-            os.chmod(spool, 0o755)
-            make_maildir(os.path.join(spool, "alice"))
-            chown_tree(os.path.join(spool, "alice"), name)
+        with alice_spool(name) as spool:
             port = free_low_port()
             config = write_config(str(tmp_path), {"alice": {"password": "alice-pw",
                                                             "maildrop": f"maildir:{spool}/alice"}}, port, {
@@ -256,8 +254,6 @@ def test_workers_run_as_run_as_while_the_supervisor_stays_root(tmp_path):
                     c.cmd("QUIT")
             finally:
                 server.stop()
-        finally:
-            subprocess.run(["rm", "-rf", spool], check=False)
 
 
 def _ppid(pid: int) -> int | None:

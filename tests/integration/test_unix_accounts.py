@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from support import Client
+from support import pass_login
 from unix_kit import chown_tree, require_tool, run, shadow_hash, unix_account
 
 PASSWORD = "Unix pw 1!"
@@ -21,16 +21,6 @@ def make_maildir(path: str, count: int) -> None:
 
 def unix_config(**source: object) -> dict[str, object]:
     return {"users": [{"type": "unix", "maildrop": "maildir:~/Maildir", **source}]}
-
-
-def pass_login(port: int, name: str, password: str) -> bytes:
-    c = Client.connect(port)
-    c.line()
-    assert c.cmd(f"USER {name}").startswith(b"+OK")
-    reply = c.cmd(f"PASS {password}")
-    c.cmd("QUIT")
-    c.close()
-    return reply
 
 
 @pytest.mark.parametrize("method, prefix", [("YESCRYPT", "$y$"), ("SHA512", "$6$"), ("MD5", "$1$")])
