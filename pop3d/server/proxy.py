@@ -8,6 +8,10 @@ the wrapped protocol (POP3, or TLS then POP3) only once the header has been
 read, so everything sees the real client.  A connection without a valid
 header, or without a whole one within ``HEADER_TIMEOUT`` seconds, is closed
 without a greeting.
+
+Twisted exports only ``proxyEndpoint``; the wrapper built on here lives in
+its private ``_wrapper`` module, so tests/server/test_proxy_header.py and
+tests/integration/test_proxy_protocol.py pin the behaviour relied on.
 """
 
 from __future__ import annotations
