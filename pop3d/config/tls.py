@@ -15,6 +15,12 @@ from pop3d.config.reader import Section
 IMPLICIT_TLS_PREFIX = "tls:"
 
 
+def tcp_shorthand(endpoint: str) -> str:
+    """``995[:options]`` or ``port=995:...`` after a prefix means the tcp: endpoint."""
+    first = endpoint.split(":", 1)[0]
+    return "tcp:" + endpoint if first.isdigit() or "=" in first else endpoint
+
+
 def readable_file(section: Section, name: str) -> str:
     """A path that must name a readable file; the error names key and file."""
     path: str = section.path_(name)

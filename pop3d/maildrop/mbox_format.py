@@ -247,7 +247,7 @@ def _header_block(content_head: bytes) -> bytes:
 
 
 def _field_values(header: bytes, name: bytes) -> list[bytes]:
-    """The values of every ``name:`` field (lower-case name, any case in the header), unfolded not."""
+    """The first line of every ``name:`` field (``name`` lower-case; any case in the header)."""
     lowered = header.lower()
     values = []
     pos = lowered.find(name)

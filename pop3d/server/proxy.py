@@ -23,6 +23,8 @@ from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import directlyProvides, providedBy
 
+from pop3d.config.tls import tcp_shorthand
+
 #: A listen entry starting with this expects a PROXY header on every connection.
 PROXY_PREFIX = "haproxy:"
 #: Seconds a connection may take to send its PROXY header (balancers send it at once).
@@ -96,6 +98,4 @@ def strip_proxy(description: str) -> tuple[str, bool]:
     """(the endpoint, True) for ``haproxy:ENDPOINT``; ``haproxy:110`` is ``tcp:110``."""
     if not description.startswith(PROXY_PREFIX):
         return description, False
-    rest = description[len(PROXY_PREFIX):]
-    first = rest.split(":", 1)[0]
-    return ("tcp:" + rest if first.isdigit() or "=" in first else rest), True
+    return tcp_shorthand(description[len(PROXY_PREFIX):]), True

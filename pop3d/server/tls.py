@@ -27,7 +27,7 @@ from twisted.protocols.tls import TLSMemoryBIOFactory
 
 from pop3d.config.errors import ConfigError
 from pop3d.config.model import Config, TLSConfig
-from pop3d.config.tls import IMPLICIT_TLS_PREFIX
+from pop3d.config.tls import IMPLICIT_TLS_PREFIX, tcp_shorthand
 from pop3d.server.proxy import proxy_factory, strip_proxy
 
 
@@ -108,9 +108,7 @@ def wrap_factory(description: str, factory: Factory, options: CertificateOptions
 
 def under_tls(description: str) -> str:
     """The endpoint a ``tls:`` entry wraps: ``tls:995:x=y`` is ``tcp:995:x=y``."""
-    rest = description[len(IMPLICIT_TLS_PREFIX):]
-    first = rest.split(":", 1)[0]
-    return "tcp:" + rest if first.isdigit() or "=" in first else rest
+    return tcp_shorthand(description[len(IMPLICIT_TLS_PREFIX):])
 
 
 def tls_factory(options: CertificateOptions, factory: Factory) -> Factory:
