@@ -14,14 +14,22 @@
       enabled: true
       submit: /usr/sbin/sendmail -t -i
       max_message: 10485760
+      mail_domain: example.org   # -f user@example.org; default: hostname
+      from_policy: sender        # sender: add Sender: for a foreign From:; enforce: refuse it
+      max_recipients: 50
+      max_messages: 20           # per user and rate_window seconds
+      rate_window: 3600
+      run_as: nobody             # who runs the command for virtual users when pop3d is root
 """
 
 from __future__ import annotations
 
+import pwd
 import shlex
 from dataclasses import dataclass, field
 
 from pop3d.config.reader import Section
+from pop3d.core.xmit_headers import FROM_POLICIES
 
 LOGIN_DELAY_POLICIES = ("empty", "reject")
 DEFAULT_SUBMIT = ("/usr/sbin/sendmail", "-t", "-i")
@@ -54,6 +62,17 @@ class XtndConfig:
     max_message: int = 10 * 1024 * 1024
     #: Seconds the submission command may run before it is killed.
     submit_timeout: float = 120.0
+    #: Domain of the users' addresses (``-f user@domain``); None: the ``hostname`` setting.
+    mail_domain: str | None = None
+    #: A ``From:`` other than the user's address: "sender" adds ``Sender:``, "enforce" refuses.
+    from_policy: str = "sender"
+    #: Most recipients one message may name in To/Cc/Bcc (and Resent-).
+    max_recipients: int = 50
+    #: Messages one user may submit per ``rate_window`` seconds (per server process).
+    max_messages: int = 20
+    rate_window: float = 3600.0
+    #: The user the command runs as for virtual users while pop3d is root (None: ``run_as``).
+    run_as: str | None = None
 
 
 def load_expire(top: Section) -> str:
@@ -98,11 +117,25 @@ def load_xtnd(section: Section) -> XtndConfig:
         raise section.error("submit", "must be a command line or a list of arguments")
     if not submit[0].startswith("/"):
         raise section.error("submit", f"needs an absolute program path, not {submit[0]!r}")
+    run_as = section.str("run_as", None)
+    if run_as is not None:
+        try:
+            account = pwd.getpwuid(int(run_as)) if run_as.isdigit() else pwd.getpwnam(run_as)
+        except KeyError:
+            raise section.error("run_as", f"no such user: {run_as}") from None
+        if account.pw_uid == 0:
+            raise section.error("run_as", "must not be root: the submission command runs as this user")
     config = XtndConfig(
         enabled=section.bool("enabled", False),
         submit=submit,
         max_message=section.int("max_message", XtndConfig.max_message, minimum=1024),
         submit_timeout=section.float("submit_timeout", XtndConfig.submit_timeout, minimum=1),
+        mail_domain=section.str("mail_domain", None),
+        from_policy=section.str("from_policy", "sender", choices=FROM_POLICIES),
+        max_recipients=section.int("max_recipients", XtndConfig.max_recipients, minimum=1),
+        max_messages=section.int("max_messages", XtndConfig.max_messages, minimum=1),
+        rate_window=section.float("rate_window", XtndConfig.rate_window, minimum=1),
+        run_as=run_as,
     )
     section.finish()
     return config

@@ -101,11 +101,14 @@ class DropSubmission:
 class Submit:
     """Hand the spooled message to the mail submission command as ``sender``.
 
-    The adapter answers with ``Session.submission_finished``; no further
-    line is handled until then.
+    ``sender`` is the envelope address (``user@mail_domain``), ``user`` the
+    login (for the rate limit and the identity the command runs as).  The
+    adapter answers with ``Session.submission_finished``; no further line is
+    handled until then.
     """
 
     sender: str
+    user: str
 
 
 Action = (Send | SendMessage | Authenticate | StartTLS | Commit | Close | SendHeaderList

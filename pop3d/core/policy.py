@@ -41,5 +41,11 @@ class SessionPolicy:
     xtnd: bool = False
     #: Largest message XTND XMIT accepts, in octets.
     xmit_max_message: int = 10 * 1024 * 1024
+    #: Domain of the users' addresses for XMIT (``-f user@domain``, ``Sender:``); None: bare names.
+    xmit_mail_domain: str | None = None
+    #: What XMIT does with a ``From:`` other than the user's address: "sender" or "enforce".
+    xmit_from_policy: str = "sender"
+    #: Most recipients (To/Cc/Bcc and Resent-) one XMIT message may name.
+    xmit_max_recipients: int = 50
     #: Extra CAPA lines (for extensions added by site code).
     extra_capabilities: tuple[str, ...] = field(default_factory=tuple)

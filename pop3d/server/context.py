@@ -11,6 +11,7 @@ from pop3d.config.model import Config
 from pop3d.core.policy import SessionPolicy
 from pop3d.server.limits import ConnectionLimiter
 from pop3d.server.observers import ObserverSet
+from pop3d.server.submission import SubmissionRate
 from pop3d.server.throttle import FailureThrottle
 from pop3d.server.tls import plaintext_auth_allowed
 
@@ -29,6 +30,8 @@ class ServerContext:
     limiter: ConnectionLimiter = field(default_factory=ConnectionLimiter)
     #: Delays the answer to failed logins (None: answer at once).
     throttle: FailureThrottle | None = None
+    #: XTND XMIT submissions per user (the ``xtnd.max_messages`` rate).
+    xmit_rate: SubmissionRate = field(default_factory=SubmissionRate)
 
     def policy_for(self, *, tls_active: bool, peer_host: str | None) -> SessionPolicy:
         """The session policy for one connection."""
@@ -51,6 +54,9 @@ def base_policy(config: Config) -> SessionPolicy:
         expire=config.expire,
         xtnd=config.xtnd.enabled,
         xmit_max_message=config.xtnd.max_message,
+        xmit_mail_domain=config.xtnd.mail_domain or config.hostname,
+        xmit_from_policy=config.xtnd.from_policy,
+        xmit_max_recipients=config.xtnd.max_recipients,
         sasl_mechanisms=sasl_mechanisms(config),
         apop_requires_tls=config.auth.apop_requires_tls,
     )

@@ -22,7 +22,7 @@ from pop3d.core.actions import (
     StartSubmission,
     Submit,
 )
-from pop3d.server.submission import Submission, SubmissionFailed
+from pop3d.server.submission import Submission, SubmissionFailed, submitter
 from pop3d.server.xlist import HeaderListProducer
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ class XtndAdapter:
             submission = Submission(proto.context.config.xtnd)
             submission.discard()
         proto.transfer = submission
-        d = submission.run(action.sender)
+        d = self.start_submission(submission, action)
 
         def done(result: object) -> None:
             proto.transfer = None
@@ -93,18 +93,39 @@ class XtndAdapter:
             if isinstance(result, Failure):
                 if result.check(SubmissionFailed):
                     error, code = str(result.value), result.value.code
-                    log.warn("XTND XMIT from {user} not sent: {error}", user=action.sender, error=error)
+                    log.warn("XTND XMIT from {user} not sent: {error}", user=action.user, error=error)
                 else:
                     log.failure("XTND XMIT failed", result)
                     error, code = "mail submission failed", responses.SYS_TEMP
             else:
-                log.info("XTND XMIT from {user} handed to the submission command", user=action.sender)
+                log.info("XTND XMIT from {user} handed to the submission command", user=action.user)
             if proto.closing or proto.session is None or proto.transport is None:
                 return
             proto.perform(proto.session.submission_finished(error, code))
             proto.pump()
 
         d.addBoth(done)
+
+    def start_submission(self, submission: Submission, action: Submit) -> defer.Deferred[None]:
+        """Run the command as a non-root identity, within the user's rate; else fail."""
+        context = self.proto.context
+        config = context.config
+        logged_in = self.proto.logged_in
+        try:
+            if logged_in is None:
+                raise SubmissionFailed("no user to submit for", responses.SYS_PERM)
+            run_as = config.run_as.user if config.run_as is not None else None
+            identity = submitter(logged_in.record, config.xtnd, run_as)
+            wait = context.xmit_rate.admit(action.user, config.xtnd.max_messages, config.xtnd.rate_window)
+            if wait > 0:
+                raise SubmissionFailed(
+                    f"too many messages: at most {config.xtnd.max_messages} per "
+                    f"{config.xtnd.rate_window:g} s; try again in {int(wait) + 1} s; message not sent",
+                    responses.SYS_TEMP)
+        except SubmissionFailed as exc:
+            submission.discard()
+            return defer.fail(exc)
+        return submission.run(action.sender, identity)
 
     def connection_lost(self) -> None:
         self.discard()

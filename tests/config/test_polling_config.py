@@ -48,6 +48,10 @@ def test_values(tmp_path):
     ({"xtnd": {"submit": []}}, "xtnd.submit"),
     ({"xtnd": {"max_message": 10}}, "xtnd.max_message"),
     ({"xtnd": {"enabled": "yes"}}, "xtnd.enabled"),
+    ({"xtnd": {"from_policy": "rewrite"}}, "xtnd.from_policy"),
+    ({"xtnd": {"max_recipients": 0}}, "xtnd.max_recipients"),
+    ({"xtnd": {"run_as": "no-such-user-p3t"}}, "xtnd.run_as"),
+    ({"xtnd": {"run_as": "root"}}, "xtnd.run_as"),
 ])
 def test_errors_name_the_key(tmp_path, settings, key):
     with pytest.raises(ConfigError) as err:

@@ -19,8 +19,9 @@ from pop3d.core.session import Session
 MESSAGES = [MessageInfo(100, "a"), MessageInfo(200, "b"), MessageInfo(300, "c")]
 
 
-def session(xtnd: bool = True, limit: int = 1000) -> Session:
-    s = Session(SessionPolicy(xtnd=xtnd, xmit_max_message=limit), "<c@h>")
+def session(xtnd: bool = True, limit: int = 1000, **policy) -> Session:
+    policy.setdefault("xmit_mail_domain", "example.org")
+    s = Session(SessionPolicy(xtnd=xtnd, xmit_max_message=limit, **policy), "<c@h>")
     s.receive_line(b"USER alice")
     s.receive_line(b"PASS pw")
     s.login_succeeded("alice", MESSAGES)
@@ -80,11 +81,12 @@ def test_xmit_spools_unstuffed_lines_and_submits_as_user():
     start = s.receive_line(b"XTND XMIT")
     assert isinstance(start[0], StartSubmission)
     assert text(start).startswith(b"+OK ")
+    assert s.receive_line(b"From: alice@example.org") == [SpoolSubmission(b"From: alice@example.org\n")]
     assert s.receive_line(b"To: bob@example.org") == [SpoolSubmission(b"To: bob@example.org\n")]
     assert s.receive_line(b"") == [SpoolSubmission(b"\n")]
     assert s.receive_line(b"..leading dot") == [SpoolSubmission(b".leading dot\n")]
     assert s.receive_line(b"STAT") == [SpoolSubmission(b"STAT\n")]  # data, not a command
-    assert s.receive_line(b".") == [Submit("alice")]
+    assert s.receive_line(b".") == [Submit("alice@example.org", "alice")]
     assert s.continuation is None
     assert text(s.submission_finished()) == b"+OK message submitted\r\n"
     assert text(s.receive_line(b"STAT")) == b"+OK 3 600\r\n"
@@ -93,7 +95,7 @@ def test_xmit_spools_unstuffed_lines_and_submits_as_user():
 def test_xmit_over_the_limit_is_discarded_while_reading():
     s = session(limit=30)
     s.receive_line(b"XTND XMIT")
-    assert s.receive_line(b"x" * 20) == [SpoolSubmission(b"x" * 20 + b"\n")]
+    assert s.receive_line(b"X: " + b"x" * 17) == [SpoolSubmission(b"X: " + b"x" * 17 + b"\n")]
     assert s.receive_line(b"y" * 20) == [DropSubmission()]
     # The rest is read and dropped: nothing more to spool, no command run.
     assert s.receive_line(b"DELE 1") == []
@@ -144,3 +146,47 @@ def test_monitor_and_poll_marks_on_the_session():
     s.receive_line(b"PASS pw")
     s.login_succeeded("mon", [], monitor=True)
     assert (s.monitor, s.poll) == (True, False)
+
+
+def xmit(s: Session, lines: list[bytes]) -> list:
+    """Send a message; every action, spooled data joined into one SpoolSubmission first."""
+    s.receive_line(b"XTND XMIT")
+    actions = [a for line in lines + [b"."] for a in s.receive_line(line)]
+    spooled = b"".join(a.data for a in actions if isinstance(a, SpoolSubmission))
+    return [SpoolSubmission(spooled), *(a for a in actions if not isinstance(a, SpoolSubmission))]
+
+
+def test_forged_from_gets_a_sender_header_and_client_sender_is_dropped():
+    actions = xmit(session(), [b"From: ceo@bank.example", b"Sender: ceo@bank.example", b"\tfolded",
+                               b"To: bob@example.org", b"", b"Sender: in the body stays"])
+    assert actions == [SpoolSubmission(b"From: ceo@bank.example\nTo: bob@example.org\n"
+                                       b"Sender: alice@example.org\n\nSender: in the body stays\n"),
+                       Submit("alice@example.org", "alice")]
+
+
+def test_forged_from_refused_under_enforce():
+    actions = xmit(session(xmit_from_policy="enforce"),
+                   [b"From: Alice <alice@example.org>, ceo@bank.example", b"To: bob@example.org", b"", b"x"])
+    assert actions[1:] == [DropSubmission(),
+                           Send(b"-ERR From: must be your address alice@example.org; discarded\r\n")]
+
+
+def test_own_from_passes_enforce_unchanged_and_missing_from_is_added():
+    s = session(xmit_from_policy="enforce")
+    actions = xmit(s, [b"From: Alice <ALICE@example.org>", b"To: bob@example.org", b"", b"x"])
+    assert actions == [SpoolSubmission(b"From: Alice <ALICE@example.org>\nTo: bob@example.org\n\nx\n"),
+                       Submit("alice@example.org", "alice")]
+    s.submission_finished()
+    actions = xmit(s, [b"To: bob@example.org", b"no header, so the body begins"])
+    assert actions[0] == SpoolSubmission(b"To: bob@example.org\nFrom: alice@example.org\n\n"
+                                         b"no header, so the body begins\n")
+
+
+def test_too_many_recipients_refused():
+    s = session(xmit_max_recipients=3)
+    actions = xmit(s, [b"From: alice@example.org", b"To: a@x.example, b@x.example", b"Bcc: c@x.example,",
+                       b" d@x.example", b"", b"spam"])
+    assert actions[1:] == [DropSubmission(),
+                           Send(b"-ERR too many recipients (4); at most 3 per message; discarded\r\n")]
+    s = session(xmit_max_recipients=3)
+    assert xmit(s, [b"To: a@x.example, b@x.example, c@x.example"])[-1] == Submit("alice@example.org", "alice")

@@ -1,21 +1,30 @@
-"""XTND XLIST and XMIT over real sockets, with a capture script as the submission command."""
+"""XTND XLIST and XMIT over real sockets, with a capture script as the submission command.
+
+The script records its arguments, its standard input and the uid it ran as.
+A root server runs it as ``xtnd.run_as`` (nobody) for these virtual users, so
+it lives in a folder of its own that nobody may enter and write to.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import stat
+import pathlib
+import pwd
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 
 import pytest
 from support import Client
 
 CAPTURE = """\
 #!{python}
-import json, sys
+import json, os, sys
 data = sys.stdin.buffer.read()
 with open({out!r}, "w") as f:
-    json.dump({{"argv": sys.argv[1:], "stdin": data.decode("latin-1")}}, f)
+    json.dump({{"argv": sys.argv[1:], "stdin": data.decode("latin-1"), "uid": os.geteuid()}}, f)
 if {fail!r}:
     sys.stderr.write("550 5.7.1 sender refused\\n")
     sys.exit({fail!r})
@@ -37,18 +46,43 @@ def write_maildir(path: str) -> None:
             f.write(m)
 
 
+#: Who a root server runs the submission command as for virtual users here.
+SUBMIT_USER = "nobody"
+DOMAIN = "mail.example"
+#: An interpreter any user may run (the test's own may live under root's home).
+SYSTEM_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else os.path.realpath(sys.executable)
+
+
+@pytest.fixture
+def tmp_path() -> Iterator[pathlib.Path]:
+    """A folder the submission command can use whoever it runs as (pytest's is root's, 0700)."""
+    path = tempfile.mkdtemp(prefix="p3t-xmit-")
+    os.chmod(path, 0o1777)
+    try:
+        yield pathlib.Path(path)
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def capture_script(tmp_path, fail: int = 0) -> tuple[str, str]:
     out = str(tmp_path / f"captured-{fail}.json")
     script = tmp_path / f"sendmail-{fail}"
-    script.write_text(CAPTURE.format(python=os.path.realpath(sys.executable), out=out, fail=fail))
-    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    script.write_text(CAPTURE.format(python=SYSTEM_PYTHON, out=out, fail=fail))
+    script.chmod(0o755)
     return str(script), out
 
 
-def start(make_server, tmp_path, submit: list[str], max_message: int = 4096) -> Client:
+def captured(out: str) -> dict:
+    with open(out) as f:
+        return json.load(f)
+
+
+def start(make_server, tmp_path, submit: list[str], max_message: int = 4096, **xtnd: object) -> Client:
     write_maildir(str(tmp_path / "alice"))
     users = {"alice": {"password": "alice-pw", "maildrop": f"maildir:{tmp_path}/alice"}}
-    server = make_server(users, {"xtnd": {"enabled": True, "submit": submit, "max_message": max_message}})
+    settings = {"enabled": True, "submit": submit, "max_message": max_message, "run_as": SUBMIT_USER,
+                "mail_domain": DOMAIN, **xtnd}
+    server = make_server(users, {"xtnd": {k: v for k, v in settings.items() if v is not None}})
     c = Client.connect(server.port)
     c.line()
     c.cmd("USER alice")
@@ -80,12 +114,12 @@ def xmit(c: Client, lines: list[bytes]) -> bytes:
 def test_xmit_hands_the_message_to_the_submission_command(make_server, tmp_path):
     script, out = capture_script(tmp_path)
     c = start(make_server, tmp_path, [script, "-t", "-i"])
-    reply = xmit(c, [b"To: bob@example.org", b"Subject: hi", b"", b"..a dotted line", b"RETR 1", b"end"])
+    reply = xmit(c, [b"From: alice@mail.example", b"To: bob@example.org", b"Subject: hi", b"",
+                     b"..a dotted line", b"RETR 1", b"end"])
     assert reply == b"+OK message submitted"
-    with open(out) as f:
-        captured = json.load(f)
-    assert captured["argv"] == ["-t", "-i", "-falice"]
-    assert captured["stdin"] == "To: bob@example.org\nSubject: hi\n\n.a dotted line\nRETR 1\nend\n"
+    assert captured(out)["argv"] == ["-t", "-i", "-falice@mail.example"]
+    assert captured(out)["stdin"] == ("From: alice@mail.example\nTo: bob@example.org\nSubject: hi\n\n"
+                                      ".a dotted line\nRETR 1\nend\n")
     assert c.cmd("STAT").startswith(b"+OK 4 ")  # the session goes on
 
 
@@ -124,3 +158,72 @@ def test_xmit_line_over_the_line_limit_keeps_the_framing(make_server, tmp_path):
     assert reply == b"-ERR message has a line over the length limit; discarded"
     assert not os.path.exists(out)
     assert c.cmd("STAT").startswith(b"+OK 4 ")  # DELE 1 was message data, not a command
+
+
+def test_xmit_never_runs_the_submission_command_as_root(make_server, tmp_path):
+    script, out = capture_script(tmp_path)
+    c = start(make_server, tmp_path, [script])
+    assert xmit(c, [b"To: bob@example.org", b"", b"hello"]) == b"+OK message submitted"
+    expected = pwd.getpwnam(SUBMIT_USER).pw_uid if os.geteuid() == 0 else os.geteuid()
+    assert captured(out)["uid"] == expected != 0
+
+
+def test_xmit_refused_when_root_has_no_unprivileged_user_to_submit_as(make_server, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("only a root server has to choose whom to run the command as")
+    script, out = capture_script(tmp_path)
+    c = start(make_server, tmp_path, [script], run_as=None)
+    assert xmit(c, [b"To: bob@example.org", b"", b"hello"]) == (
+        b"-ERR [SYS/PERM] XTND XMIT is unavailable: no unprivileged user to submit as (set xtnd.run_as)")
+    assert not os.path.exists(out)
+    assert c.cmd("NOOP") == b"+OK"
+
+
+def test_xmit_forged_from_gets_sender_and_forged_sender_is_dropped(make_server, tmp_path):
+    script, out = capture_script(tmp_path)
+    c = start(make_server, tmp_path, [script, "-t", "-i"])
+    reply = xmit(c, [b"From: Bank <security@bank.example>", b"Sender: security@bank.example",
+                     b"To: victim@example.org", b"", b"Please log in"])
+    assert reply == b"+OK message submitted"
+    assert captured(out)["argv"][-1] == "-falice@mail.example"
+    assert captured(out)["stdin"] == ("From: Bank <security@bank.example>\nTo: victim@example.org\n"
+                                      "Sender: alice@mail.example\n\nPlease log in\n")
+
+
+def test_xmit_forged_from_refused_with_from_policy_enforce(make_server, tmp_path):
+    script, out = capture_script(tmp_path)
+    c = start(make_server, tmp_path, [script, "-t", "-i"], from_policy="enforce")
+    reply = xmit(c, [b"From: security@bank.example", b"To: victim@example.org", b"", b"Please log in"])
+    assert reply == b"-ERR From: must be your address alice@mail.example; discarded"
+    assert not os.path.exists(out)
+    assert xmit(c, [b"From: Alice <alice@mail.example>", b"To: bob@example.org", b"", b"hi"]) == \
+        b"+OK message submitted"
+
+
+def test_xmit_spam_run_hits_the_recipient_cap(make_server, tmp_path):
+    script, out = capture_script(tmp_path)
+    c = start(make_server, tmp_path, [script, "-t", "-i"], max_recipients=5)
+    to = b", ".join(b"v%d@example.org" % i for i in range(6))
+    reply = xmit(c, [b"To: " + to, b"", b"buy now"])
+    assert reply == b"-ERR too many recipients (6); at most 5 per message; discarded"
+    assert not os.path.exists(out)
+
+
+def test_xmit_spam_run_hits_the_per_user_rate_limit(make_server, tmp_path):
+    script, out = capture_script(tmp_path)
+    c = start(make_server, tmp_path, [script, "-t", "-i"], max_messages=3, rate_window=3600)
+    for _ in range(3):
+        assert xmit(c, [b"To: v@example.org", b"", b"buy now"]) == b"+OK message submitted"
+    os.unlink(out)
+    reply = xmit(c, [b"To: v@example.org", b"", b"buy now"])
+    assert reply.startswith(b"-ERR [SYS/TEMP] too many messages: at most 3 per 3600 s; try again in ")
+    assert reply.endswith(b" s; message not sent")
+    assert not os.path.exists(out)
+    # The limit is the user's, not the connection's.
+    port = c.sock.getpeername()[1]
+    assert c.cmd("QUIT").startswith(b"+OK")
+    c = Client.connect(port)
+    c.line()
+    c.cmd("USER alice")
+    assert c.cmd("PASS alice-pw").startswith(b"+OK")
+    assert xmit(c, [b"To: v@example.org", b"", b"buy now"]).startswith(b"-ERR [SYS/TEMP] too many messages")

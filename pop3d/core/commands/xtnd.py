@@ -7,8 +7,10 @@ its number alone (``4``), so the numbering stays clear.
 
 ``XTND XMIT`` answers ``+OK``; the client then sends a message, dot-stuffed
 and ended by a ``.`` line, which goes to the mail submission command with
-the user as sender.  The size limit is applied while reading: once passed,
-the rest is read and dropped, never kept.
+the user's address as sender.  The size limit, and the header checks of
+:mod:`pop3d.core.xmit_headers` (``Sender:``/``From:``, the recipient cap),
+are applied while reading: once a message fails one, the rest is read and
+dropped, never kept.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pop3d.core.actions import (
 )
 from pop3d.core.registry import CommandError, command
 from pop3d.core.states import State
+from pop3d.core.xmit_headers import HeaderGuard, HeaderProblem
 
 if TYPE_CHECKING:
     from pop3d.core.session import Session
@@ -68,6 +71,10 @@ class MessageReader:
         self.limit = limit
         self.size = 0
         self.problem: str | None = None
+        policy = session.policy
+        assert session.username is not None
+        self.address = user_address(session.username, policy.xmit_mail_domain)
+        self.headers = HeaderGuard(self.address, policy.xmit_from_policy, policy.xmit_max_recipients)
 
     def __call__(self, line: bytes) -> list[Action]:
         if line == b".":
@@ -80,7 +87,11 @@ class MessageReader:
             return []
         if self.size > self.limit:
             return self.spoil(f"message exceeds {self.limit} octets; discarded")
-        return [SpoolSubmission(line + b"\n")]
+        try:
+            lines = self.headers.line(line)
+        except HeaderProblem as exc:
+            return self.spoil(str(exc))
+        return [SpoolSubmission(b"".join(out + b"\n" for out in lines))] if lines else []
 
     def line_too_long(self) -> list[Action]:
         self.session.continuation = self
@@ -97,8 +108,18 @@ class MessageReader:
             return [Send(responses.err(self.problem))]
         if self.size == 0:
             return [DropSubmission(), Send(responses.err("empty message; nothing sent"))]
+        try:
+            added = self.headers.finish()  # a message of headers only
+        except HeaderProblem as exc:
+            return [DropSubmission(), Send(responses.err(str(exc)))]
         assert self.session.username is not None
-        return [Submit(self.session.username)]
+        spool = [SpoolSubmission(b"".join(line + b"\n" for line in added))] if added else []
+        return [*spool, Submit(self.address, self.session.username)]
+
+
+def user_address(user: str, domain: str | None) -> str:
+    """The user's mail address: the login if it has a domain, else ``user@domain``."""
+    return user if "@" in user or not domain else f"{user}@{domain}"
 
 
 def xmit(session: Session, args: bytes) -> list[Action]:
