@@ -23,8 +23,9 @@ from pop3d.config import loader
 from pop3d.config.reader import Section
 
 MAN = os.path.join(ROOT, "man")
-PAGES = ["pop3d.8", "pop3d.yaml.5", "popauth.8", "pop3d-stats.8"]
-COMMANDS = {"pop3d.8": "pop3d", "popauth.8": "pop3d.popauth", "pop3d-stats.8": "pop3d.report"}
+PAGES = ["pop3d.8", "pop3d.yaml.5", "popauth.8", "pop3d-stats.8", "pop3d-migrate.8"]
+COMMANDS = {"pop3d.8": "pop3d", "popauth.8": "pop3d.popauth", "pop3d-stats.8": "pop3d.report",
+            "pop3d-migrate.8": "pop3d.migrate"}
 
 
 def render(page: str) -> list[str]:

@@ -1,0 +1,5 @@
+import sys
+
+from pop3d.migrate.cli import main
+
+sys.exit(main())
