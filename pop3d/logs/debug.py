@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 
 from pop3d.core.states import State
+from pop3d.logs.escape import escape, escape_word, login_as
 from pop3d.logs.redact import redact_line
 from pop3d.logs.syslog_writer import LOG_DEBUG, SyslogWriter
 from pop3d.server.observers import ConnectionInfo, SessionObserver, SessionSummary
@@ -52,13 +53,14 @@ class DebugLog(SessionObserver):
         self._say(conn, f"state {old.value} -> {new.value}")
 
     def login_succeeded(self, conn: ConnectionInfo, user: str, mechanism: str, seconds: float) -> None:
-        self._say(conn, f"{mechanism} login as {user}: credentials checked and maildrop locked "
+        self._say(conn, f"{login_as(mechanism, user)}: credentials checked and maildrop locked "
                         f"in {seconds:.3f} s")
 
     def login_failed(self, conn: ConnectionInfo, user: str, mechanism: str,
                      code: str | None, reason: str, seconds: float) -> None:
         tag = f"[{code}] " if code else ""
-        self._say(conn, f"{mechanism} login as {user} refused after {seconds:.3f} s: {tag}{reason}")
+        self._say(conn, f"{login_as(mechanism, user)} refused after {seconds:.3f} s: "
+                        f"{tag}{escape(reason)}")
 
     def message_sent(self, conn: ConnectionInfo, number: int, body_lines: int | None) -> None:
         part = "whole" if body_lines is None else f"headers and {body_lines} body lines"
@@ -69,5 +71,5 @@ class DebugLog(SessionObserver):
             self._say(conn, "closed before login")
         else:
             outcome = "maildrop updated" if summary.committed else "nothing deleted"
-            self._say(conn, f"closed: {summary.user}, {outcome}, {summary.deleted_messages} deleted, "
-                            f"{summary.left_messages} left")
+            self._say(conn, f"closed: {escape_word(summary.user)}, {outcome}, "
+                            f"{summary.deleted_messages} deleted, {summary.left_messages} left")

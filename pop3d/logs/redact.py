@@ -7,6 +7,8 @@ continuation line (which carry passwords or challenge answers) are replaced.
 
 from __future__ import annotations
 
+from pop3d.logs.escape import escape_bytes
+
 REDACTED = "<redacted>"
 
 
@@ -35,7 +37,5 @@ def redact_line(line: bytes, continuation: bool) -> str:
 
 
 def printable(data: bytes, limit: int = 300) -> str:
-    """Bytes as one line of text: control characters escaped, long lines cut."""
-    text = data[:limit].decode("utf-8", "backslashreplace")
-    text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
-    return text + ("..." if len(data) > limit else "")
+    """Bytes as one line of text: control and separator characters escaped, long lines cut."""
+    return escape_bytes(data[:limit]) + ("..." if len(data) > limit else "")

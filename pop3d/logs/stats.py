@@ -1,5 +1,7 @@
 """``-s``: qpopper's login, failed-login and ``Stats:`` lines, for existing log tools.
 
+Client-supplied fields (user names, host names) are escaped
+(:mod:`pop3d.logs.escape`), spaces included, so none can forge a field.
 The wording is qpopper's, so tools written for it (logwatch's ``in.qpopper``
 service, pflogsumm-style reports) read pop3d's mail.log unchanged::
 
@@ -21,11 +23,13 @@ import socket
 from twisted.internet import threads
 
 from pop3d.core import responses
+from pop3d.logs.escape import escape, escape_word
 from pop3d.logs.syslog_writer import LOG_NOTICE, LOG_WARNING, SyslogWriter
 from pop3d.server.observers import ConnectionInfo, SessionObserver, SessionSummary
 
 
 def stats_line(user: str, summary: SessionSummary, host: str, ip: str) -> str:
+    user, host, ip = escape_word(user), escape_word(host), escape_word(ip)
     line = (f"Stats: {user} {summary.deleted_messages} {summary.deleted_octets} "
             f"{summary.left_messages} {summary.left_octets} {host} {ip}")
     # Health checks and LOGIN-DELAY polls carry a mark after the address, for
@@ -36,11 +40,19 @@ def stats_line(user: str, summary: SessionSummary, host: str, ip: str) -> str:
 
 
 def login_line(version: str, user: str, host: str, ip: str) -> str:
-    return f'(v{version}) POP login by user "{user}" at ({host}) {ip}'
+    return f'(v{version}) POP login by user "{escape_word(user)}" at ({escape_word(host)}) {escape_word(ip)}'
 
 
 def failed_login_line(user: str, host: str, ip: str) -> str:
+    """The line fail2ban-style filters read: the user name can forge no part of it."""
+    user, host, ip = escape_word(user), escape_word(host), escape_word(ip)
     return f"[AUTH] Failed attempted login to {user} from host ({host}) {ip}"
+
+
+def refusal_line(user: str, host: str, ip: str, code: str | None, reason: str) -> str:
+    """qpopper's form for refusals that are not about the password."""
+    tag = f"[{code}] " if code else ""
+    return f"{escape_word(user)} at {escape_word(host)} ({escape_word(ip)}): -ERR {tag}{escape(reason)}"
 
 
 class StatsLog(SessionObserver):
@@ -66,9 +78,7 @@ class StatsLog(SessionObserver):
         if code == responses.AUTH:
             self.writer.write(LOG_WARNING, failed_login_line(user, conn.peer_host, conn.peer_ip))
         else:
-            # qpopper's form for refusals that are not about the password.
-            tag = f"[{code}] " if code else ""
-            self.writer.write(LOG_NOTICE, f"{user} at {conn.peer_host} ({conn.peer_ip}): -ERR {tag}{reason}")
+            self.writer.write(LOG_NOTICE, refusal_line(user, conn.peer_host, conn.peer_ip, code, reason))
 
     def connection_closed(self, conn: ConnectionInfo, summary: SessionSummary) -> None:
         if summary.user is not None:

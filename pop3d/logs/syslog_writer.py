@@ -3,7 +3,8 @@
 Python's ``syslog`` module drops lines silently when ``/dev/log`` is missing,
 and always talks to ``/dev/log``; this writer talks to a configured socket,
 notices when nobody listens, and then falls back to standard error, saying
-so once per outage.  Logging never raises into a session.
+so once per outage.  Logging never raises into a session, and a message is
+always one line: any control or separator character left in it is escaped.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import socket
 import threading
 import time
 from typing import TextIO
+
+from pop3d.logs.escape import one_line
 
 # syslog(3) severities (RFC 5424 section 6.2.1).
 LOG_ERR = 3
@@ -47,7 +50,7 @@ class SyslogWriter:
 
     def write(self, severity: int, message: str) -> None:
         """Log one line; never raises."""
-        message = " ".join(message.splitlines())[:MAX_MESSAGE]
+        message = one_line(message)[:MAX_MESSAGE]
         stamp = time.strftime("%b %e %H:%M:%S", time.localtime())
         record = f"<{self.facility * 8 + severity}>{stamp} {self.ident}[{os.getpid()}]: {message}"
         with self._lock:

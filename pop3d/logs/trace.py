@@ -5,7 +5,8 @@ Each line is timestamped (UTC) and tagged with the connection id::
     2025-01-31T12:00:00.123Z [4711-1] C: PASS <redacted>
     2025-01-31T12:00:00.125Z [4711-1] S: +OK alice has 2 messages (320 octets)
 
-Client lines go through :func:`pop3d.logs.redact.redact_line`; message
+Client lines go through :func:`pop3d.logs.redact.redact_line` and every
+client-supplied string is escaped (:mod:`pop3d.logs.escape`); message
 contents are not copied, only noted.  The file is created mode 0600 and
 written with O_APPEND, one write per record, so several processes (inetd
 mode) can share it.
@@ -18,6 +19,7 @@ import os
 import time
 
 from pop3d.core.states import State
+from pop3d.logs.escape import escape, login_as, one_line
 from pop3d.logs.redact import printable, redact_line
 from pop3d.server.observers import ConnectionInfo, SessionObserver, SessionSummary
 
@@ -34,7 +36,7 @@ class TraceFile:
     def write(self, conn_id: str, lines: list[str]) -> None:
         now = time.time()
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
-        record = "".join(f"{stamp} [{conn_id}] {line}\n" for line in lines)
+        record = "".join(f"{stamp} [{conn_id}] {one_line(line)}\n" for line in lines)
         with contextlib.suppress(OSError):  # a full disk must not take sessions down with it
             os.write(self.fd, record.encode("utf-8", "replace"))
 
@@ -71,12 +73,13 @@ class TraceLog(SessionObserver):
         self.trace.write(conn.id, [f"* state {old.value} -> {new.value}"])
 
     def login_succeeded(self, conn: ConnectionInfo, user: str, mechanism: str, seconds: float) -> None:
-        self.trace.write(conn.id, [f"* {mechanism} login as {user} ({seconds:.3f} s)"])
+        self.trace.write(conn.id, [f"* {login_as(mechanism, user)} ({seconds:.3f} s)"])
 
     def login_failed(self, conn: ConnectionInfo, user: str, mechanism: str,
                      code: str | None, reason: str, seconds: float) -> None:
         tag = f"[{code}] " if code else ""
-        self.trace.write(conn.id, [f"* {mechanism} login as {user} refused: {tag}{reason}"])
+        self.trace.write(conn.id, [f"* {login_as(mechanism, user)} refused: "
+                                   f"{tag}{escape(reason)}"])
 
     def connection_closed(self, conn: ConnectionInfo, summary: SessionSummary) -> None:
         self.trace.write(conn.id, ["* connection closed"])

@@ -5,6 +5,11 @@ closes, each line it feeds the session, and each batch of actions it
 performs.  Everything else is read off the session: a move out of
 AUTHENTICATING is a login's outcome (its ``-ERR`` reply carries the reason),
 and UPDATE ending without a commit error means the deletions were made.
+
+A line is reported as secret (``continuation``: the writers redact it) while
+the session awaits a SASL answer, and also after any AUTH, accepted or
+refused, until a line that starts with a command name: a client pipelining
+its SASL answers after an AUTH the server refused must not see them logged.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import time
 from collections.abc import Sequence
 
 from pop3d.core.actions import Action, Authenticate, Send, SendMessage
+from pop3d.core.registry import COMMANDS
 from pop3d.core.session import Session
 from pop3d.core.states import State
 from pop3d.server.observers import SessionObserver, new_connection, summarize
@@ -31,14 +37,19 @@ class ConnectionWatch:
         self.auth: Authenticate | None = None
         self.auth_started = 0.0
         self.committed = False
+        #: The last line was AUTH or a secret: the next may be a SASL answer.
+        self.after_auth = False
         self.observers.connection_opened(self.conn)
 
     def line(self, session: Session, line: bytes | None) -> None:
         """``line`` is about to be fed to ``session`` (None: it was too long)."""
         if line is None:
             self.observers.line_too_long(self.conn)
-        else:
-            self.observers.line_received(self.conn, line, session.continuation is not None)
+            return
+        keyword = line.split(b" ", 1)[0].upper().decode("ascii", "replace")
+        secret = session.continuation is not None or (self.after_auth and keyword not in COMMANDS)
+        self.after_auth = secret or keyword == "AUTH"
+        self.observers.line_received(self.conn, line, secret)
 
     def performing(self, session: Session, actions: Sequence[Action]) -> None:
         """The protocol is about to carry out ``actions``, just returned by ``session``."""

@@ -35,3 +35,12 @@ def test_every_sasl_continuation_is_hidden_except_cancel():
 def test_control_characters_cannot_forge_log_lines():
     text = redact_line(b"NOOP\r\nPASS x\x00\x1b[31m", continuation=False)
     assert "\n" not in text and "\r" not in text and "\x1b" not in text and "\x00" not in text
+
+
+def test_separators_and_c1_controls_are_escaped_and_backslashes_doubled():
+    from pop3d.logs.escape import escape, escape_word
+
+    assert escape("a\u2028b\u2029c\u0085d\x9be\x00f\u202eg") == r"a\u2028b\u2029c\x85d\x9be\x00f\u202eg"
+    assert escape(r"looks\u2028escaped") == r"looks\\u2028escaped"  # no escape can be forged
+    assert escape_word('two words "quoted"') == r"two\x20words\x20\x22quoted\x22"
+    assert redact_line("USER x\u2028y".encode() + b"\xff", continuation=False) == r"USER x\u2028y\xff"

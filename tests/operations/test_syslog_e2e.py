@@ -119,3 +119,36 @@ def test_without_syslog_sessions_work_and_stderr_says_so_once(tmp_path, make_ser
     log = server.log()
     assert log.count("syslog is unavailable") == 1, log
     assert log.count("Stats: alice 0 0 3 ") == 2, log
+
+
+#: A user name (USER refuses spaces and C0 controls) carrying Unicode separators that a
+#: syslog reader takes for spaces or line breaks, and a forged segment for fail2ban-style parsers.
+FORGED_USER = "x\u2028from\u2028host\u2028(evil.example)\u2029203.0.113.9\u0085"
+ESCAPED_USER = r"x\u2028from\u2028host\u2028(evil.example)\u2029203.0.113.9\x85"
+
+
+def test_user_name_with_line_separators_cannot_forge_a_failed_login_line(tmp_path, make_server, users):
+    logdir = tmp_path / "syslog"
+    logdir.mkdir()
+    trace = tmp_path / "trace.log"
+    with rsyslogd(str(logdir)) as syslog:
+        server = make_server(users, args=["-s", "-d", "-t", str(trace)],
+                             extra={"logging": {"syslog_socket": syslog.socket_path}, "auth": NO_DELAY})
+        client = Client.connect(server.port)
+        client.line()
+        client.cmd("USER " + FORGED_USER)
+        assert client.cmd("PASS guess").startswith(b"-ERR [AUTH]")
+        client.cmd("QUIT")
+        client.close()
+        log = syslog.wait_for("Failed attempted login to")
+        log = syslog.wait_for("closed before login", timeout=10)
+    failed = [line for line in log.splitlines() if "Failed attempted login" in line]
+    assert len(failed) == 1
+    # What a fail2ban filter reads: one "from host", the real address last.
+    assert failed[0].count("from host (") == 1
+    assert re.search(rf"Failed attempted login to {re.escape(ESCAPED_USER)} "
+                     r"from host \((localhost|127\.0\.0\.1)\) 127\.0\.0\.1$", failed[0]), failed[0]
+    assert any(line.endswith(f"C: USER {ESCAPED_USER}") for line in log.splitlines())  # -d
+    assert f"C: USER {ESCAPED_USER}\n" in trace.read_text(encoding="utf-8")  # -t
+    for text in (log, trace.read_text(encoding="utf-8")):
+        assert not any(c in text for c in "\u2028\u2029\u0085")

@@ -47,5 +47,5 @@ def test_syslog_coming_back_is_used_again(tmp_path):
 
 def test_a_multi_line_message_stays_one_line(tmp_path):
     stderr = io.StringIO()
-    SyslogWriter("pop3d", 2, str(tmp_path / "none"), stderr).write(LOG_NOTICE, "one\ntwo")
-    assert stderr.getvalue().splitlines()[-1].endswith("one two")
+    SyslogWriter("pop3d", 2, str(tmp_path / "none"), stderr).write(LOG_NOTICE, "one\ntwo\u2028three")
+    assert stderr.getvalue().splitlines()[-1].endswith("one\\x0atwo\\u2028three")

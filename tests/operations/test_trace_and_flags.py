@@ -7,7 +7,7 @@ import re
 import stat
 import subprocess
 
-from daemons import POP3D, login
+from daemons import POP3D, login, rsyslogd
 from maildrop_builders import make_mbox
 from support import Client
 
@@ -39,6 +39,38 @@ def test_trace_has_both_directions_timestamps_ids_and_no_secrets(tmp_path, make_
     assert "C: APOP alice <redacted>" in session
     assert "S: (message 1; contents not traced)" in session
     assert len(ids) >= 2  # the readiness probe and this session are told apart
+
+
+#: base64 of "\0alice\0Sekrit-pw" and of "Sekrit-pw": SASL answers a client pipelines.
+PLAIN_ANSWER = "AGFsaWNlAFNla3JpdC1wdw=="
+LOGIN_PASSWORD = "U2Vrcml0LXB3"
+
+
+def test_sasl_answer_pipelined_after_a_refused_auth_is_redacted(tmp_path, make_server):
+    make_mbox(str(tmp_path / "alice.mbox"), 1)
+    trace = tmp_path / "trace.log"
+    logdir = tmp_path / "syslog"
+    logdir.mkdir()
+    users = {"alice": {"password": "Sekrit-pw", "maildrop": f"mbox:{tmp_path}/alice.mbox"}}
+    with rsyslogd(str(logdir)) as syslog:
+        server = make_server(users, args=["-t", str(trace), "-d"],
+                             extra={"auth": {"trusted_networks": ["127.0.0.0/8"]},
+                                    "logging": {"syslog_socket": syslog.socket_path}})
+        client = Client.connect(server.port)
+        client.line()
+        # Refused mechanisms, each followed at once by the answers the client had ready.
+        client.send(f"AUTH NOSUCH\r\n{PLAIN_ANSWER}\r\nAUTH X-LOGIN\r\nYWxpY2U=\r\n{LOGIN_PASSWORD}\r\n"
+                    f"NOOP\r\nAUTH PLAIN\r\n{PLAIN_ANSWER}\r\nSTAT\r\nQUIT\r\n".encode())
+        assert client.closed()
+        log = syslog.wait_for("closed: alice", timeout=10)
+    server.stop()
+    text = trace.read_text()
+    for logged in (text, log):
+        assert PLAIN_ANSWER not in logged and LOGIN_PASSWORD not in logged and "YWxpY2U=" not in logged
+    session = [line.split("] ", 1)[1] for line in text.splitlines()]
+    assert session.count("C: <redacted> (SASL response)") == 4
+    assert "C: NOOP" in session and "C: STAT" in session  # commands after them are shown again
+    assert "C: AUTH NOSUCH" in session
 
 
 def test_trace_file_that_cannot_be_opened_is_a_clear_error(tmp_path):
