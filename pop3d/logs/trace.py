@@ -5,7 +5,9 @@ Each line is timestamped (UTC) and tagged with the connection id::
     2025-01-31T12:00:00.123Z [4711-1] C: PASS <redacted>
     2025-01-31T12:00:00.125Z [4711-1] S: +OK alice has 2 messages (320 octets)
 
-Client lines go through :func:`pop3d.logs.redact.redact_line` and every
+A response is traced by its first line and a count of the rest, so the
+trace grows in step with what the client sends, not with what it asks
+for.  Client lines go through :func:`pop3d.logs.redact.redact_line` and every
 client-supplied string is escaped (:mod:`pop3d.logs.escape`); message
 contents are not copied, only noted.  The file is created mode 0600 and
 written with O_APPEND, one write per record, so several processes (inetd
@@ -60,10 +62,13 @@ class TraceLog(SessionObserver):
         self.trace.write(conn.id, ["C: (line too long, discarded)"])
 
     def data_sent(self, conn: ConnectionInfo, data: bytes) -> None:
-        lines = data.split(b"\r\n")
-        if lines and lines[-1] == b"":
-            lines.pop()
-        self.trace.write(conn.id, [f"S: {printable(line)}" for line in lines])
+        """The first line of a response, and how much followed it (a LIST may be 1000s of lines)."""
+        first, _, rest = data.partition(b"\r\n")
+        lines = [f"S: {printable(first)}"]
+        if rest:
+            count = rest.count(b"\r\n") + (not rest.endswith(b"\r\n"))
+            lines.append(f"S: ({count} more lines, {len(rest)} octets; not traced)")
+        self.trace.write(conn.id, lines)
 
     def message_sent(self, conn: ConnectionInfo, number: int, body_lines: int | None) -> None:
         part = "" if body_lines is None else f", headers and {body_lines} body lines"

@@ -73,6 +73,28 @@ def test_sasl_answer_pipelined_after_a_refused_auth_is_redacted(tmp_path, make_s
     assert "C: AUTH NOSUCH" in session
 
 
+def test_pipelined_lists_cannot_flood_the_trace(tmp_path, make_server):
+    make_mbox(str(tmp_path / "alice.mbox"), 500)
+    trace = tmp_path / "trace.log"
+    users = {"alice": {"password": "Sekrit-pw", "maildrop": f"mbox:{tmp_path}/alice.mbox"}}
+    server = make_server(users, extra={"auth": {"trusted_networks": ["127.0.0.0/8"]}}, args=["-t", str(trace)])
+    client = Client.connect(server.port, timeout=60)
+    assert login(client, "alice", "Sekrit-pw").startswith(b"+OK")
+    before = os.path.getsize(trace)
+    burst = b"LIST\r\n" * 300
+    client.send(burst)
+    for _ in range(300):
+        assert client.line().startswith(b"+OK 500 messages")
+        assert len(client.multiline()) == 500
+    client.cmd("QUIT")
+    client.close()
+    server.stop()
+    grown = os.path.getsize(trace) - before
+    # Each LIST: its command line, the +OK line and one line counting the 500 others.
+    assert grown < 40 * len(burst), f"{grown} trace octets for {len(burst)} sent"
+    assert "S: (501 more lines, " in trace.read_text()  # the 500 and the "."
+
+
 def test_trace_file_that_cannot_be_opened_is_a_clear_error(tmp_path):
     config = tmp_path / "pop3d.yaml"
     config.write_text("users: [{type: virtual, file: users.yaml}]\nlisten: ['tcp:0:interface=127.0.0.1']\n")
