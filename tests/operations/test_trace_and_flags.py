@@ -77,7 +77,8 @@ def test_pipelined_lists_cannot_flood_the_trace(tmp_path, make_server):
     make_mbox(str(tmp_path / "alice.mbox"), 500)
     trace = tmp_path / "trace.log"
     users = {"alice": {"password": "Sekrit-pw", "maildrop": f"mbox:{tmp_path}/alice.mbox"}}
-    server = make_server(users, extra={"auth": {"trusted_networks": ["127.0.0.0/8"]}}, args=["-t", str(trace)])
+    server = make_server(users, extra={"auth": {"trusted_networks": ["127.0.0.0/8"]}},
+                         args=["-t", str(trace)])
     client = Client.connect(server.port, timeout=60)
     assert login(client, "alice", "Sekrit-pw").startswith(b"+OK")
     before = os.path.getsize(trace)
