@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from support import HOST, Client, ServerFixture, free_port, write_config
 
@@ -31,9 +31,9 @@ def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
-def make_certificate(directory: str, common_name: str = "localhost") -> CertFiles:
-    """A self-signed EC certificate for localhost and 127.0.0.1, in PEM files."""
-    key = ec.generate_private_key(ec.SECP256R1())
+def make_certificate(directory: str, common_name: str = "localhost", rsa_key: bool = False) -> CertFiles:
+    """A self-signed EC (or RSA) certificate for localhost and 127.0.0.1, in PEM files."""
+    key = rsa.generate_private_key(65537, 2048) if rsa_key else ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()

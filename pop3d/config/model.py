@@ -45,6 +45,10 @@ class TLSConfig:
 
     certificate: str
     key: str
+    #: Oldest protocol accepted: "1.2" or "1.3".
+    min_version: str = "1.2"
+    #: OpenSSL cipher string for TLS 1.2 (TLS 1.3's suites are OpenSSL's, all AEAD).
+    ciphers: str = "ECDHE+AESGCM:ECDHE+CHACHA20"
 
 
 @dataclass(frozen=True)

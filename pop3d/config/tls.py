@@ -1,11 +1,14 @@
 """The ``tls`` section and the ``tls:`` listen entries that use it.
 
 Certificate paths are written once, in ``tls: {certificate, key}``; both STLS
-and every implicit-TLS listener (``tls:995``, RFC 8314) use them.  Twisted's
+and every implicit-TLS listener (``tls:995``, RFC 8314) use them, with the
+same ``min_version`` and ``ciphers``.  Twisted's
 own ``ssl:`` endpoint strings are refused, so the paths cannot drift apart.
 """
 
 from __future__ import annotations
+
+from OpenSSL import SSL
 
 from pop3d.config.errors import ConfigError
 from pop3d.config.model import TLSConfig
@@ -32,11 +35,38 @@ def readable_file(section: Section, name: str) -> str:
     return path
 
 
+#: ``tls.min_version`` values (TLS 1.0 and 1.1 are not offered at all).
+TLS_VERSIONS = ("1.2", "1.3")
+
+
+def tls_version(section: Section) -> str:
+    """``min_version``, written ``"1.2"`` or (YAML reads it as a number) ``1.2``."""
+    value = section._get("min_version", TLSConfig.min_version)
+    text = str(value) if isinstance(value, float | str) else None
+    if text not in TLS_VERSIONS:
+        raise section.error("min_version", f"must be one of {', '.join(TLS_VERSIONS)}, not {value!r}")
+    return text
+
+
+def check_ciphers(section: Section, ciphers: str) -> str:
+    """An OpenSSL cipher string that selects at least one TLS 1.2 suite."""
+    try:
+        SSL.Context(SSL.TLS_METHOD).set_cipher_list(ciphers.encode("ascii"))
+    except (SSL.Error, UnicodeEncodeError):
+        raise section.error("ciphers", f"OpenSSL selects no cipher from {ciphers!r}") from None
+    return ciphers
+
+
 def load_tls(section: Section) -> TLSConfig | None:
-    """``tls: {certificate, key}``; None when the section is absent or empty."""
+    """``tls: {certificate, key, min_version, ciphers}``; None when the section is absent or empty."""
     if not section.data:
         return None
-    tls = TLSConfig(certificate=readable_file(section, "certificate"), key=readable_file(section, "key"))
+    tls = TLSConfig(
+        certificate=readable_file(section, "certificate"),
+        key=readable_file(section, "key"),
+        min_version=tls_version(section),
+        ciphers=check_ciphers(section, section.str("ciphers", TLSConfig.ciphers)),
+    )
     section.finish()
     return tls
 

@@ -22,7 +22,7 @@ from OpenSSL import SSL
 from twisted.internet import interfaces
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.protocol import Factory
-from twisted.internet.ssl import CertificateOptions, TLSVersion
+from twisted.internet.ssl import AcceptableCiphers, CertificateOptions, TLSVersion
 from twisted.protocols.tls import TLSMemoryBIOFactory
 
 from pop3d.config.errors import ConfigError
@@ -39,8 +39,38 @@ def _read(config_path: str, key: str, path: str) -> bytes:
         raise ConfigError(config_path, key, f"cannot read {path}: {exc.strerror or exc}") from None
 
 
+#: ALPN protocol id of POP3 (RFC 8314, section 7).
+ALPN_POP3 = b"pop3"
+MIN_VERSIONS = {"1.2": TLSVersion.TLSv1_2, "1.3": TLSVersion.TLSv1_3}
+
+
+def select_alpn(connection: SSL.Connection, offered: list[bytes]) -> bytes | object:
+    """Choose ``pop3`` if the client offers it; with no overlap, go on without ALPN.
+
+    Twisted's own callback answers an empty name when nothing overlaps, which
+    OpenSSL turns into a fatal internal_error alert: every client sending
+    ALPN (``openssl s_client -alpn``, proxies, HTTP-minded libraries) failed.
+    """
+    return ALPN_POP3 if ALPN_POP3 in offered else SSL.NO_OVERLAPPING_PROTOCOLS
+
+
+class ServerTLSOptions(CertificateOptions):
+    """Twisted's options, with :func:`select_alpn` as the ALPN callback."""
+
+    def _makeContext(self, skipCiphers: bool = False) -> SSL.Context:  # noqa: N802, N803 (Twisted's names)
+        context = super()._makeContext(skipCiphers)
+        context.set_alpn_select_callback(select_alpn)
+        return context
+
+
 def server_options(tls: TLSConfig, config_path: str) -> CertificateOptions:
-    """Load certificate chain and key; check they match.  TLS 1.2 at least."""
+    """Load certificate chain and key; check they match.
+
+    TLS ``tls.min_version`` (1.2) or later, ``tls.ciphers`` for TLS 1.2
+    (ECDHE with AES-GCM or ChaCha20-Poly1305: no CBC, no static RSA), and
+    resumption by session ID and by ticket, so polling clients skip the
+    full handshake.
+    """
     try:
         chain = x509.load_pem_x509_certificates(_read(config_path, "tls.certificate", tls.certificate))
     except ValueError:
@@ -53,11 +83,14 @@ def server_options(tls: TLSConfig, config_path: str) -> CertificateOptions:
         reason = "is encrypted with a passphrase" if encrypted else "holds no PEM private key"
         raise ConfigError(config_path, "tls.key", f"{tls.key} {reason}") from None
     # pyOpenSSL takes cryptography's objects directly (its own X509/PKey are deprecated).
-    options = CertificateOptions(
+    options = ServerTLSOptions(
         privateKey=key,  # type: ignore[arg-type]
         certificate=chain[0],  # type: ignore[arg-type]
         extraCertChain=list(chain[1:]),  # type: ignore[arg-type]
-        raiseMinimumTo=TLSVersion.TLSv1_2,
+        raiseMinimumTo=MIN_VERSIONS[tls.min_version],
+        acceptableCiphers=AcceptableCiphers.fromOpenSSLCipherString(tls.ciphers),
+        enableSessions=True,
+        enableSessionTickets=True,
     )
     try:
         options.getContext()  # checks that key and certificate belong together

@@ -83,6 +83,18 @@ def test_unknown_tls_setting_is_refused(tmp_path, cert):
         load_config(write_config(tmp_path, tls={**cert.config(), "chain": "x"}))
 
 
+def test_min_version_and_ciphers_are_read_and_checked(tmp_path, cert):
+    settings = {**cert.config(), "min_version": 1.3, "ciphers": "DEFAULT"}
+    config = load_config(write_config(tmp_path, tls=settings))
+    assert (config.tls.min_version, config.tls.ciphers) == ("1.3", "DEFAULT")
+    default = load_config(write_config(tmp_path, tls=cert.config())).tls
+    assert (default.min_version, default.ciphers) == ("1.2", "ECDHE+AESGCM:ECDHE+CHACHA20")
+    with pytest.raises(ConfigError, match=r"tls\.min_version: must be one of 1\.2, 1\.3, not 1\.1"):
+        load_config(write_config(tmp_path, tls={**cert.config(), "min_version": 1.1}))
+    with pytest.raises(ConfigError, match=r"tls\.ciphers: OpenSSL selects no cipher from 'NO-SUCH'"):
+        load_config(write_config(tmp_path, tls={**cert.config(), "ciphers": "NO-SUCH"}))
+
+
 def test_tls_listener_without_a_certificate_is_refused(tmp_path):
     with pytest.raises(ConfigError, match=r"listen\[1\]: needs a tls section"):
         load_config(write_config(tmp_path, listen=["tcp:110", "tls:995"]))
