@@ -9,6 +9,8 @@ this when built with ``switch_user=True`` (see :func:`maildrop_opener`).
 
 Either way a maildrop of a UNIX user is opened only if that user owns it, so
 the server never reads a file with more rights than the mailbox's owner has.
+A standalone server still running as root does the maildrop's I/O with the
+user's filesystem rights (:mod:`pop3d.maildrop.fs_identity`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pop3d.auth.records import UserRecord
-from pop3d.maildrop import Location, Maildrop, MaildropError
+from pop3d.maildrop import Location, Maildrop, MaildropError, fs_identity
 
 
 class PrivilegeError(Exception):
@@ -130,6 +132,10 @@ def maildrop_opener(record: UserRecord, open_maildrop: Callable[[Location], Mail
         if switch_user and record.uid is not None:
             become_user(record)
         check_owner(record, location)
+        if not switch_user and record.uid and record.gid is not None and fs_identity.supported():
+            # Standalone as root: this user's rights on files, in the threads doing its maildrop's I/O.
+            identity = fs_identity.for_user(record.name, record.uid, record.gid, location)
+            return fs_identity.open_as(identity, open_maildrop, location)
         return open_maildrop(location)
 
     return open_as_owner

@@ -30,28 +30,36 @@ def _strip_cr(line: bytes) -> bytes:
 
 
 class WireSizer:
-    """Count the wire size of a message fed in chunks of any size."""
+    """Count the wire size of a message fed in chunks of any size.
+
+    Linear time and constant memory whatever the line lengths: only whether
+    the last byte seen was a CR (and whether a line is open) is carried from
+    one chunk to the next, never the partial line itself.
+    """
 
     def __init__(self) -> None:
-        self._carry = b""
+        self._open_line = False  # bytes seen since the last LF
+        self._after_cr = False  # the last byte seen was a CR
         self.size = 0
         self.lines = 0
 
     def feed(self, chunk: bytes) -> None:
-        complete, self._carry = _split_complete(self._carry, chunk)
-        if complete:
-            lf = complete.count(b"\n")
-            crlf = complete.count(b"\r\n")
-            # Each line: its bytes without the CRLF/LF, plus 2 for CRLF.
-            self.size += len(complete) - crlf - lf + 2 * lf
-            self.lines += lf
+        if not chunk:
+            return
+        lf = chunk.count(b"\n")
+        crlf = chunk.count(b"\r\n") + (self._after_cr and chunk[0] == 0x0A)
+        # Every byte counts, every line end becomes CRLF: an LF gains a CR, a CRLF stays.
+        self.size += len(chunk) + lf - crlf
+        self.lines += lf
+        self._open_line = chunk[-1] != 0x0A
+        self._after_cr = chunk[-1] == 0x0D
 
     def finish(self) -> int:
         """Account for a final line without newline; return the total size."""
-        if self._carry:
-            self.size += len(_strip_cr(self._carry)) + 2
+        if self._open_line:
+            self.size += 1 if self._after_cr else 2  # a final lone CR becomes the CRLF
             self.lines += 1
-            self._carry = b""
+            self._open_line = self._after_cr = False
         return self.size
 
 

@@ -16,15 +16,17 @@ Lifecycle of a session:
   Mail delivered during the session was not listed and is not touched.
 
 The only directories pop3d ever creates are ``tmp/`` and ``cur/``, and only
-when a commit or a recovery has a file to put there.
+when a commit or a recovery has a file to put there.  Every file and folder
+is reached through :mod:`pop3d.maildrop.safe_fs` (no symlinks, no FIFOs,
+only the owner's files).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
-import stat
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
@@ -32,10 +34,10 @@ from twisted.logger import Logger
 
 from pop3d.core.messages import MessageInfo
 from pop3d.maildrop.base import CommitError, EmptyMaildrop, Maildrop, MaildropError, MessageReader
-from pop3d.maildrop.maildir_commit import Deletion, record_in_quota, recover
-from pop3d.maildrop.maildir_fs import fsync_dir
+from pop3d.maildrop.maildir_commit import Deletion, check_message, record_in_quota, recover
 from pop3d.maildrop.maildir_listing import Listed, Locations, list_messages, scan
 from pop3d.maildrop.maildir_names import MaildirName
+from pop3d.maildrop.safe_fs import Folder
 from pop3d.maildrop.session_lock import SessionLock
 
 LOCK_NAME = "pop3d-session.lock"
@@ -48,12 +50,12 @@ log = Logger()
 class _Locator:
     """Where each listed message is now: rescans the Maildir when a file has moved."""
 
-    def __init__(self, root: str, locations: Locations) -> None:
+    def __init__(self, root: Folder, locations: Locations) -> None:
         self.root = root
         self._locations = locations
 
-    def apply(self, unique: str, op: Callable[[str], T]) -> T | None:
-        """Run ``op`` on the message's current path; None if the message is gone.
+    def apply(self, unique: str, op: Callable[[Folder, str, str], T]) -> T | None:
+        """Run ``op(folder, subfolder name, file name)`` where the message is now; None if it is gone.
 
         Raises FileNotFoundError if the file kept moving under us.
         """
@@ -61,35 +63,53 @@ class _Locator:
             where = self._locations.get(unique)
             if where is None:
                 return None
+            subdir, name = where
+            folder = self.root.sub(subdir)
             try:
-                return op(os.path.join(self.root, *where))
+                if folder is None:
+                    raise FileNotFoundError(errno.ENOENT, "folder vanished", self.root.join(subdir))
+                return op(folder, subdir, name)
             except FileNotFoundError:
                 self._locations = scan(self.root)
+            finally:
+                if folder is not None:
+                    folder.close()
         raise FileNotFoundError(f"message {unique} keeps moving")
 
 
-def _open_file(path: str) -> MessageReader:
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-    return os.fdopen(fd, "rb")
+def _open_file(folder: Folder, subdir: str, name: str) -> MessageReader:
+    return os.fdopen(folder.open(name), "rb")
 
 
-def _settle_file(cur: str, add: tuple[str, ...], path: str) -> bool:
-    """Rename ``path`` into ``cur/`` with flags ``add`` added; False if nothing to do."""
-    name = MaildirName.parse(os.path.basename(path))
-    in_cur = os.path.basename(os.path.dirname(path)) == "cur"
-    if in_cur and set(add) <= set(name.flags):
-        return False
-    if not os.path.isdir(cur):
-        os.mkdir(cur, 0o700)
-    os.rename(path, os.path.join(cur, name.with_flags(*add)))
-    return True
+class _Settler:
+    """Moves kept messages into ``cur/`` with added flags (creating ``cur/`` once if needed)."""
+
+    def __init__(self, root: Folder) -> None:
+        self.root = root
+        self.cur: Folder | None = None
+
+    def settle(self, add: tuple[str, ...], folder: Folder, subdir: str, filename: str) -> bool:
+        """Rename the file into ``cur/`` with flags ``add`` added; False if nothing to do."""
+        name = MaildirName.parse(filename)
+        if subdir == "cur" and set(add) <= set(name.flags):
+            return False
+        check_message(folder, filename)
+        if self.cur is None:
+            self.cur = self.root.make_sub("cur")
+        folder.rename(filename, self.cur, name.with_flags(*add))
+        return True
+
+    def close(self) -> None:
+        if self.cur is not None:
+            self.cur.close()
 
 
 class MaildirMaildrop(Maildrop):
-    """An open, locked Maildir."""
+    """An open, locked Maildir; its root folder stays open for the session."""
 
-    def __init__(self, root: str, lock: SessionLock, listed: list[Listed]) -> None:
-        self.root = root
+    def __init__(self, root: Folder, lock: SessionLock, listed: list[Listed]) -> None:
+        self.folder = root
+        self.root = root.path
         self._lock = lock
         self._listed = listed
         self._messages = tuple(item.info for item in listed)
@@ -97,28 +117,31 @@ class MaildirMaildrop(Maildrop):
 
     @classmethod
     def open(cls, path: str) -> Maildrop:
-        """Lock, recover and list the Maildir at ``path``."""
+        """Lock, recover and list the Maildir at ``path``.
+
+        Raises UnsafeMaildrop (a MaildropError) when ``path`` or one of its
+        subfolders is a symlink or not a folder: nothing is read or changed.
+        """
         try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            return EmptyMaildrop()
+            root = Folder.open_root(path)
         except OSError as exc:
-            raise MaildropError(f"cannot open maildir: {exc.strerror}") from exc
-        if not stat.S_ISDIR(st.st_mode):
-            raise MaildropError("maildir path is not a directory")
-        lock = SessionLock(os.path.join(path, LOCK_NAME))
-        lock.acquire()
+            raise MaildropError(f"cannot open maildir {path}: {exc.strerror}") from exc
+        if root is None:
+            return EmptyMaildrop()
+        lock = SessionLock(root, LOCK_NAME)
         opened = False
         try:
-            recover(path)
-            maildrop = cls(path, lock, list_messages(path))
+            lock.acquire()
+            recover(root)
+            maildrop = cls(root, lock, list_messages(root))
             opened = True
             return maildrop
         except OSError as exc:
-            raise MaildropError(f"cannot read maildir: {exc.strerror}") from exc
+            raise MaildropError(f"cannot read maildir {path}: {exc.strerror}") from exc
         finally:
             if not opened:
                 lock.release()
+                root.close()
 
     def messages(self) -> Sequence[MessageInfo]:
         return self._messages
@@ -137,45 +160,59 @@ class MaildirMaildrop(Maildrop):
 
     def commit(self, deleted: frozenset[int], retrieved: frozenset[int]) -> None:
         self._check_open()
-        deletion = Deletion(self.root)
+        deletion = Deletion(self.folder)
+        try:
+            self._delete(deletion, deleted)
+        finally:
+            deletion.close()
+        kept = (i for i in range(len(self._listed)) if i not in deleted)
+        self._settle(kept, retrieved)
+
+    def _delete(self, deletion: Deletion, deleted: frozenset[int]) -> None:
         try:
             for index in sorted(deleted):
                 # None: already deleted by another client, which is what was asked.
                 self._locator.apply(self._listed[index].unique, deletion.move_to_trash)
             if deletion.moved:
                 deletion.commit_point()
-        except OSError as exc:
+        except (OSError, MaildropError) as exc:
             deletion.roll_back()
-            raise CommitError(f"cannot delete messages: {exc.strerror or exc}") from exc
-        if deletion.moved:
-            try:
-                deletion.finish()
-            except OSError as exc:  # committed: the journal lets the next open finish
-                log.error("deletion in {root} left for recovery: {err}", root=self.root, err=exc)
-            try:
-                record_in_quota(self.root, deletion.octets, len(deletion.moved))
-            except OSError as exc:
-                log.warn("cannot update the quota file of {root}: {err}", root=self.root, err=exc)
-        kept = (i for i in range(len(self._listed)) if i not in deleted)
-        self._settle(kept, retrieved)
+            raise CommitError(f"cannot delete messages: {getattr(exc, 'strerror', None) or exc}") from exc
+        if not deletion.moved:
+            return
+        try:
+            deletion.finish()
+        except OSError as exc:  # committed: the journal lets the next open finish
+            log.error("deletion in {root} left for recovery: {err}", root=self.root, err=exc)
+        try:
+            record_in_quota(self.folder, deletion.octets, len(deletion.moved))
+        except (OSError, MaildropError) as exc:
+            log.warn("cannot update the quota file of {root}: {err}", root=self.root, err=exc)
 
     def _settle(self, kept: Iterable[int], retrieved: frozenset[int]) -> None:
         """Move kept messages from new/ to cur/ and flag retrieved ones seen (best effort)."""
-        cur = os.path.join(self.root, "cur")
+        settler = _Settler(self.folder)
         moved = False
-        for index in kept:
-            op = functools.partial(_settle_file, cur, ("S",) if index in retrieved else ())
-            try:
-                moved = bool(self._locator.apply(self._listed[index].unique, op)) or moved
-            except OSError as exc:  # the message is intact; only its flag or place is off
-                log.warn("cannot update {root} message {i}: {err}", root=self.root, i=index, err=exc)
-        if moved:
-            for subdir in ("cur", "new"):
-                with contextlib.suppress(OSError):
-                    fsync_dir(os.path.join(self.root, subdir))
+        try:
+            for index in kept:
+                op = functools.partial(settler.settle, ("S",) if index in retrieved else ())
+                try:
+                    moved = bool(self._locator.apply(self._listed[index].unique, op)) or moved
+                except (OSError, MaildropError) as exc:  # the message is intact; its flag or place is off
+                    log.warn("cannot update {root} message {i}: {err}", root=self.root, i=index, err=exc)
+            if moved:
+                for subdir in ("cur", "new"):
+                    with contextlib.suppress(OSError, MaildropError):
+                        folder = self.folder.sub(subdir)
+                        if folder is not None:
+                            with folder:
+                                folder.fsync()
+        finally:
+            settler.close()
 
     def close(self) -> None:
         self._lock.release()
+        self.folder.close()
 
     def _check_open(self) -> None:
         if not self._lock.held:

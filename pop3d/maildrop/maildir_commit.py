@@ -29,18 +29,21 @@ is safe as long as pop3d opens the maildrop again within that time.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import stat
 
 from twisted.logger import Logger
 
-from pop3d.maildrop.maildir_fs import fsync_dir, write_atomic
+from pop3d.maildrop.base import MaildropError
 from pop3d.maildrop.maildir_names import MaildirName
+from pop3d.maildrop.safe_fs import Folder, UnsafeFile
 
 TRASH_PREFIX = "pop3d-trash."
 JOURNAL_NAME = "pop3d-journal"
-#: Prefixes of pop3d's temporary files in the Maildir root (see write_atomic).
+#: Prefixes of pop3d's temporary files in the Maildir root (see Folder.replace).
 TEMP_PREFIXES = (f".{JOURNAL_NAME}.", ".pop3d-sizes.")
 _NAME_MAX = 255
 
@@ -63,77 +66,95 @@ def trash_name(basename: str) -> str:
 
 #: The Maildir++ quota file in the maildrop's root.
 MAILDIRSIZE = "maildirsize"
+#: A longer journal is not one pop3d wrote (it lists trash names, 255 bytes at most each).
+_MAX_JOURNAL = 256 << 20
+
+
+def check_message(folder: Folder, name: str) -> os.stat_result:
+    """lstat ``name``: a regular file of the maildrop's owner, else UnsafeFile (never moved)."""
+    st = folder.stat(name)
+    if st is None:
+        raise FileNotFoundError(errno.ENOENT, "message moved", folder.join(name))
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != folder.owner.uid:
+        raise UnsafeFile(f"{folder.join(name)} is no longer a regular file of the maildrop's owner")
+    return st
 
 
 class Deletion:
     """One UPDATE's deletions: phase 1, commit point, phase 2."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: Folder) -> None:
         self.root = root
-        self.tmp = os.path.join(root, "tmp")
-        #: (original path, trash name) of each file moved to the trash so far.
-        self.moved: list[tuple[str, str]] = []
+        self._tmp: Folder | None = None
+        self._folders: dict[str, Folder] = {}
+        #: (subfolder, original name, trash name) of each file moved to the trash so far.
+        self.moved: list[tuple[str, str, str]] = []
         #: Bytes on disk of the files moved (for the Maildir++ quota file).
         self.octets = 0
 
-    def move_to_trash(self, path: str) -> None:
+    @property
+    def tmp(self) -> Folder:
+        if self._tmp is None:
+            self._tmp = self.root.make_sub("tmp")  # the only folder a commit may need to create
+        return self._tmp
+
+    def move_to_trash(self, folder: Folder, subdir: str, name: str) -> None:
         """Phase 1 for one file; raises OSError (FileNotFoundError if it moved)."""
-        if not self.moved and not os.path.isdir(self.tmp):
-            os.mkdir(self.tmp, 0o700)  # the only directory a commit may need to create
-        name = trash_name(os.path.basename(path))
-        trash = os.path.join(self.tmp, name)
-        os.rename(path, trash)
-        self.moved.append((path, name))
-        with contextlib.suppress(OSError):
-            self.octets += os.lstat(trash).st_size
+        st = check_message(folder, name)
+        trash = trash_name(name)
+        folder.rename(name, self.tmp, trash)
+        self._folders.setdefault(subdir, Folder(os.dup(folder.fd), folder.path, folder.owner))
+        self.moved.append((subdir, name, trash))
+        self.octets += st.st_size
 
     def roll_back(self) -> None:
         """Undo phase 1.  A file that cannot be moved back stays in the trash
         without a journal, so the next open restores it."""
-        dirs = self._touched_dirs()
-        for path, name in reversed(self.moved):
+        for subdir, name, trash in reversed(self.moved):
             try:
-                os.rename(os.path.join(self.tmp, name), path)
+                self.tmp.rename(trash, self._folders[subdir], name)
             except OSError as exc:
-                log.error("cannot restore {name} in {tmp}: {err}", name=name, tmp=self.tmp, err=exc)
+                log.error("cannot restore {name} in {tmp}: {err}", name=trash, tmp=self.tmp.path, err=exc)
         self.moved.clear()
         self.octets = 0
         with contextlib.suppress(OSError):
-            _fsync_dirs(dirs)
+            self._fsync_touched()
 
     def commit_point(self) -> None:
         """Make phase 1 durable, then write the journal: from here on, the deletion holds."""
-        _fsync_dirs(self._touched_dirs())
-        journal = {"version": 1, "trash": [name for _, name in self.moved]}
-        write_atomic(os.path.join(self.root, JOURNAL_NAME), json.dumps(journal).encode())
-        fsync_dir(self.root)
+        self._fsync_touched()
+        journal = {"version": 1, "trash": [trash for _, _, trash in self.moved]}
+        self.root.replace(JOURNAL_NAME, json.dumps(journal).encode())
 
-    def _touched_dirs(self) -> set[str]:
-        return {self.tmp, *(os.path.dirname(path) for path, _ in self.moved)}
+    def _fsync_touched(self) -> None:
+        for folder in [self.tmp, *self._folders.values()]:
+            folder.fsync()
 
     def finish(self) -> None:
         """Phase 2: unlink the trash, then drop the journal.  On OSError the
         journal stays, and the next open finishes the job."""
-        for _, name in self.moved:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(self.tmp, name))
-        fsync_dir(self.tmp)
-        os.unlink(os.path.join(self.root, JOURNAL_NAME))
-        fsync_dir(self.root)
+        for _, _, trash in self.moved:
+            self.tmp.unlink(trash)
+        self.tmp.fsync()
+        self.root.unlink(JOURNAL_NAME)
+        self.root.fsync()
+
+    def close(self) -> None:
+        for folder in [*self._folders.values(), *([self._tmp] if self._tmp else [])]:
+            folder.close()
 
 
-def record_in_quota(root: str, octets: int, count: int) -> None:
+def record_in_quota(root: Folder, octets: int, count: int) -> None:
     """Maildir++ quota: tell ``maildirsize`` (if the maildrop has one) what was deleted.
 
     As Courier and Dovecot do, by appending one line of negative figures
     with a single O_APPEND write; whoever finds the file grown past 5120
     bytes recalculates it.  Best effort: the quota file is only a cache.
     """
-    path = os.path.join(root, MAILDIRSIZE)
     if count <= 0:
         return
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+        fd = root.open(MAILDIRSIZE, os.O_WRONLY | os.O_APPEND)
     except FileNotFoundError:
         return  # no quota on this maildrop
     try:
@@ -142,62 +163,63 @@ def record_in_quota(root: str, octets: int, count: int) -> None:
         os.close(fd)
 
 
-def _fsync_dirs(paths: set[str]) -> None:
-    for path in sorted(paths):
-        fsync_dir(path)
-
-
-def _read_journal(path: str) -> set[str] | None:
+def _read_journal(root: Folder) -> set[str] | None:
     """Trash names listed in the journal; None without one; empty if unreadable."""
+    path = root.join(JOURNAL_NAME)
     try:
-        with open(path, "rb") as f:
-            data = json.loads(f.read())
+        raw = root.read(JOURNAL_NAME, _MAX_JOURNAL)
+        if raw is None:
+            return None
+        data = json.loads(raw)
         names = data["trash"]
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise ValueError("trash is not a list of names")
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, MaildropError, ValueError, KeyError, TypeError) as exc:
         # Never roll forward on a journal we cannot read: restoring mail is safe.
         log.error("ignoring unreadable journal {path}: {err}", path=path, err=exc)
         return set()
     return set(names)
 
 
-def recover(root: str) -> tuple[int, int]:
+def recover(root: Folder) -> tuple[int, int]:
     """Finish or undo an interrupted commit; return (unlinked, restored) counts."""
-    tmp = os.path.join(root, "tmp")
-    cur = os.path.join(root, "cur")
-    journal_path = os.path.join(root, JOURNAL_NAME)
-    listed = _read_journal(journal_path)
+    listed = _read_journal(root)
+    tmp = root.sub("tmp")
     try:
-        trash = [name for name in os.listdir(tmp) if name.startswith(TRASH_PREFIX)]
-    except FileNotFoundError:
-        trash = []
-    temps = [name for name in os.listdir(root) if name.startswith(TEMP_PREFIXES)]
-    if not trash and listed is None and not temps:
-        return 0, 0
-    unlinked = restored = 0
-    for name in trash:
-        if listed is not None and name in listed:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(tmp, name))
-            unlinked += 1
-            continue
-        if not os.path.isdir(cur):
-            os.mkdir(cur, 0o700)
-        original = MaildirName.parse(name[len(TRASH_PREFIX):])
-        os.rename(os.path.join(tmp, name), os.path.join(cur, original.with_flags()))
-        restored += 1
-    if trash:
-        _fsync_dirs({tmp, cur} if restored else {tmp})
-    for name in temps:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(root, name))
-    if listed is not None:
-        os.unlink(journal_path)
-    fsync_dir(root)
+        trash = [name for name in tmp.names() if name.startswith(TRASH_PREFIX)] if tmp else []
+        temps = [name for name in root.names() if name.startswith(TEMP_PREFIXES)]
+        if not trash and listed is None and not temps:
+            return 0, 0
+        unlinked = restored = 0
+        if trash:
+            assert tmp is not None
+            cur = None
+            try:
+                for name in trash:
+                    if listed is not None and name in listed:
+                        tmp.unlink(name)
+                        unlinked += 1
+                        continue
+                    if cur is None:
+                        cur = root.make_sub("cur")
+                    original = MaildirName.parse(name[len(TRASH_PREFIX):])
+                    tmp.rename(name, cur, original.with_flags())
+                    restored += 1
+                tmp.fsync()
+                if cur is not None:
+                    cur.fsync()
+            finally:
+                if cur is not None:
+                    cur.close()
+        for name in temps:
+            root.unlink(name)
+        if listed is not None:
+            root.unlink(JOURNAL_NAME)
+        root.fsync()
+    finally:
+        if tmp is not None:
+            tmp.close()
     if trash:
         log.info("recovered {root}: {unlinked} deleted, {restored} restored",
-                 root=root, unlinked=unlinked, restored=restored)
+                 root=root.path, unlinked=unlinked, restored=restored)
     return unlinked, restored

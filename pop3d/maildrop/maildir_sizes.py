@@ -23,32 +23,41 @@ import os
 import sys
 from collections.abc import Iterable
 
+from twisted.logger import Logger
+
 from pop3d.core.wire import WireSizer
-from pop3d.maildrop.maildir_fs import write_atomic
+from pop3d.maildrop.base import MaildropError
 from pop3d.maildrop.maildir_names import MaildirName
+from pop3d.maildrop.safe_fs import Folder
 
 CACHE_NAME = "pop3d-sizes"
 _HEADER = b"pop3d-sizes 1\n"
 _CHUNK = 64 * 1024
+#: A bigger cache file is not a cache pop3d wrote (about 60 bytes per message).
+_MAX_CACHE = 256 << 20
 _FS_ENCODING = sys.getfilesystemencoding()
+
+log = Logger()
+
 
 class SizeCache:
     """unique name -> (file size, mtime ns, wire size), loaded and saved as one file."""
 
-    def __init__(self, path: str, entries: dict[str, tuple[int, int, int]]) -> None:
-        self.path = path
+    def __init__(self, folder: Folder, entries: dict[str, tuple[int, int, int]]) -> None:
+        self.folder = folder
+        self.path = folder.join(CACHE_NAME)
         self._entries = entries
         self._changed = False
 
     @classmethod
-    def load(cls, maildir: str) -> SizeCache:
-        path = os.path.join(maildir, CACHE_NAME)
+    def load(cls, folder: Folder) -> SizeCache:
+        """The cache in the Maildir ``folder``; empty if missing, unreadable or not a plain file."""
         try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError:
-            return cls(path, {})
-        return cls(path, _parse(data))
+            data = folder.read(CACHE_NAME, _MAX_CACHE)
+        except (OSError, MaildropError) as exc:
+            log.warn("ignoring size cache {path}: {err}", path=folder.join(CACHE_NAME), err=exc)
+            data = None
+        return cls(folder, _parse(data) if data else {})
 
     def get(self, unique: str, file_size: int, mtime_ns: int) -> int | None:
         entry = self._entries.get(unique)
@@ -68,7 +77,7 @@ class SizeCache:
             del self._entries[unique]
         if not (self._changed or stale):
             return
-        write_atomic(self.path, _format(self._entries))
+        self.folder.replace(CACHE_NAME, _format(self._entries))
         self._changed = False
 
 

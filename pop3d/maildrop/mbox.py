@@ -9,7 +9,10 @@ Three locks, three scopes:
 
 Sidecar files next to the mbox: ``.<name>.pop3d-index`` (UIDs and a scan
 cache, :mod:`mbox_index`) and ``.<name>.pop3d-journal`` (crash recovery,
-:mod:`mbox_journal`).  The format rules are in :mod:`mbox_format`.
+:mod:`mbox_journal`).  The format rules are in :mod:`mbox_format`.  The mbox,
+its locks and sidecars are reached through the mbox folder's descriptor
+(:mod:`pop3d.maildrop.safe_fs`): never through a link, never blocking, and
+the files pop3d makes belong to the mbox's owner.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ import contextlib
 import errno
 import hashlib
 import os
-import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -29,34 +31,40 @@ from pop3d.maildrop.mbox_format import FORMATS, MessageStream
 from pop3d.maildrop.mbox_index import Entry, Index
 from pop3d.maildrop.mbox_lock import MailboxLock
 from pop3d.maildrop.mbox_scan import scan
+from pop3d.maildrop.safe_fs import BLOCK, Folder, Owner
 from pop3d.maildrop.session_lock import SessionLock
-
-_COPY = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
 class Sidecars:
-    """The files pop3d keeps next to an mbox."""
+    """The files pop3d keeps next to an mbox: names in its folder, or paths (``for_mbox``)."""
 
     session_lock: str
     index: str
     journal: str
 
     @classmethod
+    def named(cls, mbox_name: str) -> Sidecars:
+        base = f".{mbox_name}.pop3d-"
+        return cls(base + "lock", base + "index", base + "journal")
+
+    @classmethod
     def for_mbox(cls, path: str) -> Sidecars:
         directory, name = os.path.split(path)
-        base = os.path.join(directory, f".{name}.pop3d-")
-        return cls(base + "lock", base + "index", base + "journal")
+        names = cls.named(name)
+        return cls(*(os.path.join(directory, n) for n in (names.session_lock, names.index, names.journal)))
 
 
 class MboxMaildrop(Maildrop):
     """An open mbox: the messages present at login, streamed from disk."""
 
-    def __init__(self, path: str, fmt: str, session: SessionLock, fd: int | None,
+    def __init__(self, path: str, fmt: str, folder: Folder, session: SessionLock, fd: int | None,
                  index: Index | None, lock_timeout: float, stale_after: float) -> None:
         self.path = path
         self.fmt = fmt
-        self.sidecars = Sidecars.for_mbox(path)
+        self.folder = folder
+        self.name = os.path.basename(path)
+        self.sidecars = Sidecars.named(self.name)
         self._session = session
         self._fd = fd
         self._index = index
@@ -72,40 +80,48 @@ class MboxMaildrop(Maildrop):
         """Lock the maildrop for a session, recover a crashed commit, list the messages.
 
         Raise MaildropBusy if another session holds it or the MTA's locks stay
-        busy for ``lock_timeout`` seconds, MaildropError if it cannot be read.
+        busy for ``lock_timeout`` seconds, MaildropError if it cannot be read
+        (UnsafeFile if it or a sidecar is a link, a FIFO or not ours).
         A missing mbox is an empty maildrop (the file is not created).
         """
         if fmt not in FORMATS:
             raise ValueError(f"mbox format must be one of {FORMATS}, not {fmt!r}")
-        sidecars = Sidecars.for_mbox(path)
-        session = SessionLock(sidecars.session_lock)
-        session.acquire()
-        fd: int | None = None
+        directory, name = os.path.split(path)
         try:
-            fd = _open_mbox(path)
+            folder = Folder.open_root(directory or ".", follow=True)
+        except OSError as exc:
+            raise MaildropError(f"cannot open the folder of {path}: {exc.strerror}") from exc
+        if folder is None:
+            raise MaildropError(f"the folder of {path} does not exist")
+        sidecars = Sidecars.named(name)
+        fd: int | None = None
+        session = SessionLock(folder, sidecars.session_lock)
+        try:
+            fd = _open_mbox(folder, name)
+            if fd is not None:  # the files pop3d makes beside it are the mbox owner's
+                folder.owner = Owner.of(os.fstat(fd))
+            session.acquire()
             if fd is None:
-                mbox_journal.recover(sidecars.journal, None)
-                return cls(path, fmt, session, None, None, lock_timeout, stale_after)
-            lock = MailboxLock(path, fd, lock_timeout, stale_after)
+                mbox_journal.recover(folder, sidecars.journal, None)
+                return cls(path, fmt, folder, session, None, None, lock_timeout, stale_after)
+            lock = MailboxLock(path, fd, lock_timeout, stale_after, folder)
             lock.acquire()
             try:
-                mbox_journal.recover(sidecars.journal, fd)
-                old = mbox_index.load(sidecars.index)
+                mbox_journal.recover(folder, sidecars.journal, fd)
+                old = mbox_index.load(folder, sidecars.index)
                 index, changed = scan(fd, os.fstat(fd), fmt, old, reuse_x_uidl)
             finally:
                 lock.release()
             if changed:
-                _save_index(sidecars.index, index)
-            return cls(path, fmt, session, fd, index, lock_timeout, stale_after)
-        except OSError as exc:
+                _save_index(folder, sidecars.index, index)
+            return cls(path, fmt, folder, session, fd, index, lock_timeout, stale_after)
+        except BaseException as exc:
             if fd is not None:
                 os.close(fd)
             session.release()
-            raise MaildropError(f"cannot read {path}: {exc.strerror}") from exc
-        except BaseException:
-            if fd is not None:
-                os.close(fd)
-            session.release()
+            folder.close()
+            if isinstance(exc, OSError):
+                raise MaildropError(f"cannot read {path}: {exc.strerror}") from exc
             raise
 
     # -- Maildrop interface -------------------------------------------------
@@ -129,7 +145,7 @@ class MboxMaildrop(Maildrop):
             self._remember_seen(retrieved)
             return
         assert self._fd is not None and self._index is not None
-        lock = MailboxLock(self.path, self._fd, self._lock_timeout, self._stale_after)
+        lock = MailboxLock(self.path, self._fd, self._lock_timeout, self._stale_after, self.folder)
         try:
             lock.acquire()
         except MaildropBusy as exc:
@@ -146,6 +162,7 @@ class MboxMaildrop(Maildrop):
             fd, self._fd = self._fd, None
             os.close(fd)
         self._session.release()
+        self.folder.close()
 
     # -- UPDATE ---------------------------------------------------------------
 
@@ -154,10 +171,8 @@ class MboxMaildrop(Maildrop):
         assert self._fd is not None and self._index is not None
         fd, scanned = self._fd, self._index.covered
         st = os.fstat(fd)
-        try:
-            same_file = os.stat(self.path).st_ino == st.st_ino and st.st_nlink > 0
-        except FileNotFoundError:
-            same_file = False
+        now = self.folder.stat(self.name)
+        same_file = now is not None and now.st_ino == st.st_ino and st.st_nlink > 0
         if not same_file or (st.st_dev, st.st_ino) != (self._index.dev, self._index.ino) \
                 or st.st_size < scanned:
             raise CommitError(f"{self.path} was replaced or rewritten by another program; nothing deleted")
@@ -169,14 +184,15 @@ class MboxMaildrop(Maildrop):
         plan = mbox_journal.sample_plan(fd, st, d0, new_len)
         journal = self.sidecars.journal
         try:
-            mbox_journal.write(journal, plan, self._payload(first, gone, scanned, st.st_size))
+            mbox_journal.write(self.folder, journal, plan, self._payload(first, gone, scanned, st.st_size))
         except OSError as exc:
-            raise CommitError(f"cannot write {journal}: {exc.strerror}; nothing deleted") from exc
-        written = mbox_journal.read(journal)
+            raise CommitError(f"cannot write {self.folder.join(journal)}: {exc.strerror}; "
+                              "nothing deleted") from exc
+        written = mbox_journal.read(self.folder, journal)
         if written is None:
-            raise CommitError(f"{journal} did not read back; nothing deleted")
+            raise CommitError(f"{self.folder.join(journal)} did not read back; nothing deleted")
         mbox_journal.apply(written, fd)
-        mbox_journal.finish(journal)
+        mbox_journal.finish(self.folder, journal)
         self._reindex(gone, retrieved, os.fstat(fd))
 
     def _payload(self, first: int, gone: set[int], scanned: int, size: int) -> Iterator[bytes]:
@@ -204,8 +220,8 @@ class MboxMaildrop(Maildrop):
             entries.append(Entry(e.start - shift, e.body - shift, e.stop - shift, e.end - shift,
                                  e.size, e.seen or i in retrieved, e.digest, e.uid))
         covered = self._index.covered - shift
-        _save_index(self.sidecars.index, Index(st.st_dev, st.st_ino, self.fmt, covered, st.st_size,
-                                               st.st_mtime_ns, entries))
+        index = Index(st.st_dev, st.st_ino, self.fmt, covered, st.st_size, st.st_mtime_ns, entries)
+        _save_index(self.folder, self.sidecars.index, index)
 
     def _remember_seen(self, retrieved: frozenset[int]) -> None:
         """Keep retrieved messages' seen flag in the index (the mbox is not written)."""
@@ -213,37 +229,36 @@ class MboxMaildrop(Maildrop):
             return
         for i in retrieved:
             self._index.entries[i].seen = True
-        _save_index(self.sidecars.index, self._index)
+        _save_index(self.folder, self.sidecars.index, self._index)
 
 
-def _open_mbox(path: str) -> int | None:
-    """Open the mbox read-write; None if it does not exist."""
+def _open_mbox(folder: Folder, name: str) -> int | None:
+    """Open the mbox ``name`` read-write (never through a link, never blocking); None if missing.
+
+    Its owner is checked by the realm (see :func:`pop3d.auth.privileges.check_owner`):
+    it is the one that defines the maildrop's owner.
+    """
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+        return folder.open(name, os.O_RDWR, foreign_ok=True)
     except FileNotFoundError:
         return None
     except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise MaildropError(f"{path} is a symbolic link; refusing to use it") from exc
         if exc.errno in (errno.EACCES, errno.EPERM):
-            raise MaildropError(f"permission denied opening {path} for reading and writing") from exc
+            raise MaildropError(f"permission denied opening {folder.join(name)} for reading and writing") \
+                from exc
         raise
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise MaildropError(f"{path} is not a regular file")
-    return fd
 
 
 def _read_range(fd: int, start: int, end: int) -> Iterator[bytes]:
     while start < end:
-        data = os.pread(fd, min(_COPY, end - start), start)
+        data = os.pread(fd, min(BLOCK, end - start), start)
         if not data:
             raise CommitError("the mbox shrank during UPDATE; nothing deleted")
         yield data
         start += len(data)
 
 
-def _save_index(path: str, index: Index) -> None:
+def _save_index(folder: Folder, name: str, index: Index) -> None:
     """Write the index; failing to is not fatal (UIDs are derived the same way)."""
     with contextlib.suppress(OSError):
-        mbox_index.save(path, index)
+        mbox_index.save(folder, name, index)

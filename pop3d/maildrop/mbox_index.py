@@ -14,20 +14,24 @@ its UID.  Two jobs:
 
 The file is only a cache of facts that can be recomputed: a damaged or
 foreign index is ignored, never trusted blindly (see :mod:`mbox_scan`).
-It is written atomically (temporary file, fsync, rename).
+It is written atomically (temporary file, fsync, rename) and read only if it
+is a plain file of ours (see :mod:`pop3d.maildrop.safe_fs`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from pop3d.maildrop.base import MaildropError
+from pop3d.maildrop.safe_fs import Folder
+
 VERSION = 1
 UID_HASH_CHARS = 24
+#: A bigger index is not one pop3d wrote (about 150 bytes per message).
+_MAX_INDEX = 1 << 30
 
 
 @dataclass(slots=True)
@@ -77,17 +81,20 @@ def valid_uid(uid: str) -> bool:
     return _UID.fullmatch(uid) is not None
 
 
-def load(path: str) -> Index | None:
-    """Read an index; None when it is missing, unreadable or malformed."""
+def load(folder: Folder, name: str) -> Index | None:
+    """Read the index ``name`` in ``folder``; None when it is missing, unreadable, malformed
+    or not a plain file of ours."""
     try:
-        with open(path, "rb") as f:
-            doc = json.loads(f.read())
+        data = folder.read(name, _MAX_INDEX)
+        if data is None:
+            return None
+        doc = json.loads(data)
         if doc.get("version") != VERSION:
             return None
         index = Index(int(doc["dev"]), int(doc["ino"]), str(doc["fmt"]), int(doc["covered"]),
                       int(doc["size"]), int(doc["mtime_ns"]),
                       [Entry.from_row(row) for row in doc["messages"]])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, MaildropError, ValueError, KeyError, TypeError, AttributeError):
         return None
     ends = [e.end for e in index.entries]
     if any(a.end > b.start for a, b in zip(index.entries, index.entries[1:], strict=False)) \
@@ -96,29 +103,14 @@ def load(path: str) -> Index | None:
     return index
 
 
-def save(path: str, index: Index) -> None:
+def save(folder: Folder, name: str, index: Index) -> None:
     """Write ``index`` atomically; an OSError leaves the old file in place."""
     doc = {
         "version": VERSION, "dev": index.dev, "ino": index.ino, "fmt": index.fmt,
         "covered": index.covered, "size": index.size, "mtime_ns": index.mtime_ns,
         "messages": [e.to_row() for e in index.entries],
     }
-    data = json.dumps(doc, separators=(",", ":")).encode()
-    tmp = f"{path}.tmp{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    folder.replace(name, json.dumps(doc, separators=(",", ":")).encode())
 
 
 def assign_uids(digests: Iterable[str], pool: dict[str, list[str]], taken: set[str],

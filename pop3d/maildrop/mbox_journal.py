@@ -29,7 +29,6 @@ guards against applying a journal to a file someone else rewrote.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import struct
@@ -38,11 +37,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from pop3d.maildrop.base import MaildropError
+from pop3d.maildrop.safe_fs import BLOCK, Folder, UnsafeFile
+from pop3d.maildrop.safe_fs import write_all as _write_all
 
 MAGIC = b"POP3DJ01"
 SAMPLE = 4096
 _FIXED = struct.Struct(">8sQQQQQHH32s")
-_COPY = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +76,10 @@ def sample_plan(fd: int, st: os.stat_result, d0: int, new_len: int) -> Plan:
                 os.pread(fd, min(SAMPLE, st.st_size - end), end))
 
 
-def write(path: str, plan: Plan, payload: Iterable[bytes]) -> None:
-    """Write and fsync a complete journal, or remove it and re-raise."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+def write(folder: Folder, name: str, plan: Plan, payload: Iterable[bytes]) -> None:
+    """Write and fsync a complete journal ``name`` in ``folder``, or remove it and re-raise."""
+    folder.unlink(name)  # a leftover is recovered at open; anything else there is not ours
+    fd = folder.create(name)
     try:
         _write_all(fd, bytes(plan.header_len), 0)
         digest = hashlib.sha256()
@@ -93,49 +94,61 @@ def write(path: str, plan: Plan, payload: Iterable[bytes]) -> None:
         os.fsync(fd)
     except BaseException:
         os.close(fd)
-        _unlink(path)
+        folder.unlink(name)
         raise
     os.close(fd)
-    fsync_dir(path)
+    folder.fsync()
 
 
 @dataclass(frozen=True, slots=True)
 class Journal:
-    path: str
+    folder: Folder
+    name: str
     plan: Plan
 
 
-def read(path: str) -> Journal | None:
-    """The journal at ``path`` if it is complete and valid, else None."""
+def read(folder: Folder, name: str) -> Journal | None:
+    """The journal ``name`` in ``folder`` if it is complete, valid and a plain file of ours, else None."""
     try:
-        with open(path, "rb") as f:
-            fixed = f.read(_FIXED.size)
-            if len(fixed) != _FIXED.size:
-                return None
-            magic, dev, ino, orig, d0, new_len, plen, glen, payload_sha = _FIXED.unpack(fixed)
-            header_sha = f.read(32)
-            prefix, gap = f.read(plen), f.read(glen)
-            if magic != MAGIC or hashlib.sha256(fixed + prefix + gap).digest() != header_sha \
-                    or len(gap) != glen:
-                return None
-            plan = Plan(dev, ino, orig, d0, new_len, prefix, gap)
-            if os.fstat(f.fileno()).st_size != plan.header_len + new_len:
-                return None
-            digest = hashlib.sha256()
-            while chunk := f.read(_COPY):
-                digest.update(chunk)
-            if digest.digest() != payload_sha:
-                return None
-    except FileNotFoundError:
+        fd = folder.open(name, ours=True)
+    except (FileNotFoundError, UnsafeFile):
         return None
-    return Journal(path, plan)
+    try:
+        fixed = os.pread(fd, _FIXED.size, 0)
+        if len(fixed) != _FIXED.size:
+            return None
+        magic, dev, ino, orig, d0, new_len, plen, glen, payload_sha = _FIXED.unpack(fixed)
+        header_sha = os.pread(fd, 32, _FIXED.size)
+        prefix = os.pread(fd, plen, _FIXED.size + 32)
+        gap = os.pread(fd, glen, _FIXED.size + 32 + plen)
+        if magic != MAGIC or hashlib.sha256(fixed + prefix + gap).digest() != header_sha \
+                or len(gap) != glen:
+            return None
+        plan = Plan(dev, ino, orig, d0, new_len, prefix, gap)
+        if os.fstat(fd).st_size != plan.header_len + new_len:
+            return None
+        digest = hashlib.sha256()
+        for chunk in _chunks(fd, plan.header_len):
+            digest.update(chunk)
+        if digest.digest() != payload_sha:
+            return None
+    finally:
+        os.close(fd)
+    return Journal(folder, name, plan)
+
+
+def _chunks(fd: int, offset: int) -> Iterator[bytes]:
+    while chunk := os.pread(fd, BLOCK, offset):
+        yield chunk
+        offset += len(chunk)
 
 
 def payload_chunks(journal: Journal) -> Iterator[bytes]:
-    with open(journal.path, "rb") as f:
-        f.seek(journal.plan.header_len)
-        while chunk := f.read(_COPY):
-            yield chunk
+    fd = journal.folder.open(journal.name, ours=True)
+    try:
+        yield from _chunks(fd, journal.plan.header_len)
+    finally:
+        os.close(fd)
 
 
 def apply(journal: Journal, mbox_fd: int) -> None:
@@ -148,39 +161,40 @@ def apply(journal: Journal, mbox_fd: int) -> None:
     os.fsync(mbox_fd)
 
 
-def finish(path: str) -> None:
+def finish(folder: Folder, name: str) -> None:
     """Step 3: the rewrite is durable; forget the journal."""
-    _unlink(path)
-    fsync_dir(path)
+    folder.unlink(name)
+    folder.fsync()
 
 
-def recover(path: str, mbox_fd: int | None) -> str:
+def recover(folder: Folder, name: str, mbox_fd: int | None) -> str:
     """Complete or discard a journal left by a crash; return what was done.
 
-    Call with the mailbox locks held, before scanning.
+    Call with the mailbox locks held, before scanning.  A journal that is
+    not a plain file of ours (a FIFO, a link) is discarded unread.
     """
-    _unlink(path + ".tmp")
-    if not os.path.lexists(path):
+    folder.unlink(name + ".tmp")
+    if folder.stat(name) is None:
         return "none"
-    journal = read(path)
+    journal = read(folder, name)
     if mbox_fd is None or journal is None:
-        finish(path)
+        finish(folder, name)
         return "discarded"
     plan = journal.plan
     st = os.fstat(mbox_fd)
     if (plan.dev, plan.ino) != (st.st_dev, st.st_ino):
-        finish(path)
+        finish(folder, name)
         return "discarded"
     new_end = plan.d0 + plan.new_len
     if os.pread(mbox_fd, len(plan.prefix), plan.d0 - len(plan.prefix)) != plan.prefix:
-        return _set_aside(path)
+        return _set_aside(folder, name)
     if st.st_size >= plan.orig_size and os.pread(mbox_fd, len(plan.gap), new_end) == plan.gap:
         if st.st_size > plan.orig_size:
             journal = _with_appended(journal, mbox_fd, st)
         apply(journal, mbox_fd)
     elif st.st_size < new_end:
-        return _set_aside(path)
-    finish(path)
+        return _set_aside(folder, name)
+    finish(folder, name)
     return "redone"
 
 
@@ -195,42 +209,21 @@ def _with_appended(journal: Journal, mbox_fd: int, st: os.stat_result) -> Journa
         yield from payload_chunks(journal)
         pos = old.orig_size
         while pos < st.st_size:
-            data = os.pread(mbox_fd, min(_COPY, st.st_size - pos), pos)
+            data = os.pread(mbox_fd, min(BLOCK, st.st_size - pos), pos)
             if not data:
                 raise MaildropError("the mbox shrank during recovery")
             yield data
             pos += len(data)
 
-    tmp = journal.path + ".tmp"
-    write(tmp, plan, chunks())
-    os.replace(tmp, journal.path)
-    fsync_dir(journal.path)
-    return Journal(journal.path, plan)
+    folder, tmp = journal.folder, journal.name + ".tmp"
+    write(folder, tmp, plan, chunks())
+    folder.rename(tmp, folder, journal.name)
+    folder.fsync()
+    return Journal(folder, journal.name, plan)
 
 
-def _set_aside(path: str) -> str:
+def _set_aside(folder: Folder, name: str) -> str:
     """Keep a journal that does not match the mbox for a human, out of the way."""
-    os.replace(path, f"{path}.unmatched-{int(time.time())}")
-    fsync_dir(path)
+    folder.rename(name, folder, f"{name}.unmatched-{int(time.time())}")
+    folder.fsync()
     return "set aside"
-
-
-def _write_all(fd: int, data: bytes, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.pwrite(fd, view, offset)
-        view = view[n:]
-        offset += n
-
-
-def _unlink(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-
-
-def fsync_dir(path: str) -> None:
-    fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -16,6 +16,8 @@ without a readable pid that is older than ``stale_after`` seconds.
 Both locks are held only briefly (while scanning at open, while committing).
 The fcntl lock belongs to the process and is dropped when *any* descriptor
 of the file is closed, so the backend reads the mbox through one descriptor.
+The dotlock is made and examined relative to the mbox's folder descriptor
+(:mod:`pop3d.maildrop.safe_fs`), never through a link and never blocking.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import socket
 import time
 
 from pop3d.maildrop.base import MaildropBusy, MaildropError
+from pop3d.maildrop.safe_fs import Folder, UnsafeFile
 
 _BUSY = (errno.EAGAIN, errno.EACCES)
 
@@ -36,14 +39,19 @@ _BUSY = (errno.EAGAIN, errno.EACCES)
 class MailboxLock:
     """Dotlock plus fcntl write lock on the mbox open as ``fd``."""
 
-    def __init__(self, path: str, fd: int, timeout: float = 10.0, stale_after: float = 300.0) -> None:
+    def __init__(self, path: str, fd: int, timeout: float = 10.0, stale_after: float = 300.0,
+                 folder: Folder | None = None) -> None:
         self.path = path
         self.lock_path = path + ".lock"
+        #: The dotlock is made and examined relative to the mbox's folder.
+        self.folder = folder
+        self.lock_name = os.path.basename(self.lock_path)
         self.fd = fd
         self.timeout = timeout
         self.stale_after = stale_after
         self._dotlock_ino: int | None = None
         self._fcntl = False
+        self._own_folder = False
 
     @property
     def held(self) -> bool:
@@ -51,6 +59,11 @@ class MailboxLock:
 
     def acquire(self) -> None:
         """Take both locks or raise MaildropBusy after ``timeout`` seconds."""
+        if self.folder is None:  # a caller without the folder at hand (a test's MTA)
+            self.folder = Folder.open_root(os.path.dirname(self.path) or ".", follow=True)
+            if self.folder is None:
+                raise MaildropError(f"the folder of {self.path} does not exist")
+            self._own_folder = True
         deadline = time.monotonic() + self.timeout
         while True:
             if self._try_dotlock():
@@ -70,6 +83,9 @@ class MailboxLock:
             with contextlib.suppress(OSError):
                 fcntl.lockf(self.fd, fcntl.LOCK_UN)
         self._drop_dotlock()
+        if self._own_folder and self.folder is not None:
+            self.folder.close()
+            self.folder, self._own_folder = None, False
 
     def _try_fcntl(self) -> bool:
         try:
@@ -85,13 +101,14 @@ class MailboxLock:
         return self._link_dotlock() or (self._remove_if_stale() and self._link_dotlock())
 
     def _link_dotlock(self) -> bool:
-        directory, name = os.path.split(self.lock_path)
+        folder = self.folder
+        assert folder is not None
         unique = f"{socket.gethostname()}.{os.getpid()}.{random.getrandbits(32):x}"
-        tmp = os.path.join(directory or ".", f".{name}.{unique}")
+        tmp = f".{self.lock_name}.{unique}"
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+            fd = folder.create(tmp)
         except OSError as exc:
-            raise MaildropError(f"cannot create a dotlock in {directory or '.'}: {exc.strerror} "
+            raise MaildropError(f"cannot create a dotlock in {folder.path}: {exc.strerror} "
                                 "(the server needs write access there, e.g. group mail)") from exc
         try:
             try:
@@ -107,17 +124,17 @@ class MailboxLock:
             finally:
                 os.close(fd)
             try:
-                os.link(tmp, self.lock_path)
+                folder.link(tmp, self.lock_name)
                 linked = True
             except FileExistsError:
                 linked = False
             except OSError as exc:  # NFS may report failure for a link that was made
-                if os.stat(tmp).st_nlink != 2:
+                st = folder.stat(tmp)
+                if st is None or st.st_nlink != 2:
                     raise MaildropError(f"cannot create {self.lock_path}: {exc.strerror}") from exc
                 linked = True
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+            folder.unlink(tmp)
         if linked:
             self._dotlock_ino = ino
         return linked
@@ -126,22 +143,39 @@ class MailboxLock:
         ino, self._dotlock_ino = self._dotlock_ino, None
         if ino is None:
             return
-        try:
-            if os.stat(self.lock_path).st_ino == ino:  # still ours, not someone's who broke it
-                os.unlink(self.lock_path)
-        except FileNotFoundError:
-            pass
+        assert self.folder is not None
+        st = self.folder.stat(self.lock_name)
+        if st is not None and st.st_ino == ino:  # still ours, not someone's who broke it
+            self.folder.unlink(self.lock_name)
 
     def _remove_if_stale(self) -> bool:
-        """Remove a dotlock whose owner is gone; True if it was removed (or vanished)."""
+        """Remove a dotlock whose owner is gone; True if it was removed (or vanished).
+
+        The dotlock may be anyone's (the MTA's, the user's mail reader's), so
+        it is not required to be the maildrop owner's; but it is opened without
+        following links or blocking, and one that is not a regular file
+        (a FIFO, say) carries no pid and is judged by its age.
+        """
+        folder = self.folder
+        assert folder is not None
+        st = folder.stat(self.lock_name)
+        if st is None:
+            return True
+        content = b""
         try:
-            with open(self.lock_path, "rb") as f:
-                st = os.fstat(f.fileno())
-                content = f.read(64)
+            fd = folder.open(self.lock_name, foreign_ok=True)
         except FileNotFoundError:
             return True
+        except UnsafeFile:
+            pass
         except OSError:
             return False
+        else:
+            try:
+                st = os.fstat(fd)
+                content = os.pread(fd, 64, 0)
+            finally:
+                os.close(fd)
         pid = _parse_pid(content)
         if pid is not None:
             stale = pid == os.getpid() or not _alive(pid)
@@ -149,12 +183,9 @@ class MailboxLock:
             stale = time.time() - st.st_mtime > self.stale_after
         if not stale:
             return False
-        try:
-            now = os.stat(self.lock_path)
-            if (now.st_ino, now.st_mtime_ns) == (st.st_ino, st.st_mtime_ns):
-                os.unlink(self.lock_path)
-        except FileNotFoundError:
-            pass
+        now = folder.stat(self.lock_name)
+        if now is not None and (now.st_ino, now.st_mtime_ns) == (st.st_ino, st.st_mtime_ns):
+            folder.unlink(self.lock_name)
         return True
 
 

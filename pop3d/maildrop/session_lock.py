@@ -4,8 +4,15 @@ RFC 1939 asks for exclusive access from PASS to UPDATE.  We take an
 ``flock(2)`` lock on a small lock file next to the maildrop.  The kernel drops
 it when the holder dies, so a killed server never leaves a stale lock behind,
 even one that crashed before writing anything; the file itself is harmless
-and reused.  This lock excludes other POP3 sessions only: deliveries use the
-mailbox's own locks (see the backends), so mail keeps arriving meanwhile.
+and reused (``lslocks`` shows who holds it).  This lock excludes other POP3
+sessions only: deliveries use the mailbox's own locks (see the backends), so
+mail keeps arriving meanwhile.
+
+The file lies where the user can write, so it is opened through the
+maildrop's :class:`~pop3d.maildrop.safe_fs.Folder`: never through a symlink,
+never blocking, only if it is a regular file of the maildrop's owner (or
+pop3d's) with a single link, and never written to: an existing file is
+locked as it is, not truncated.  A new one belongs to the maildrop's owner.
 """
 
 from __future__ import annotations
@@ -14,19 +21,22 @@ import fcntl
 import os
 
 from pop3d.maildrop.base import MaildropBusy, MaildropError
+from pop3d.maildrop.safe_fs import Folder
 
 
 class SessionLock:
-    def __init__(self, path: str) -> None:
-        self.path = path
+    def __init__(self, folder: Folder, name: str) -> None:
+        self.folder = folder
+        self.name = name
+        self.path = folder.join(name)
         self._fd: int | None = None
 
     def acquire(self) -> None:
         """Take the lock without waiting; raise MaildropBusy if it is held."""
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+            fd = self.folder.open_or_create(self.name)
         except OSError as exc:
-            raise MaildropError(f"cannot open lock file: {exc.strerror}") from exc
+            raise MaildropError(f"cannot open lock file {self.path}: {exc.strerror}") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -34,13 +44,7 @@ class SessionLock:
             raise MaildropBusy("maildrop is locked by another session") from None
         except OSError as exc:
             os.close(fd)
-            raise MaildropError(f"cannot lock maildrop: {exc.strerror}") from exc
-        # For people looking at the file: who holds it (the lock itself is flock).
-        try:
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
-        except OSError:
-            pass
+            raise MaildropError(f"cannot lock {self.path}: {exc.strerror}") from exc
         self._fd = fd
 
     def release(self) -> None:

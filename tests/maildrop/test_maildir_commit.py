@@ -10,8 +10,8 @@ import pytest
 from maildir_kit import deliver, files, make_maildir, opened, run_python, uids
 
 from pop3d.maildrop import CommitError
-from pop3d.maildrop import maildir_commit as commit_module
 from pop3d.maildrop.maildir_commit import JOURNAL_NAME, TRASH_PREFIX
+from pop3d.maildrop.safe_fs import Folder
 
 
 @pytest.fixture
@@ -102,11 +102,11 @@ def test_failed_rename_in_phase_one_deletes_nothing(root, monkeypatch):
     real_rename = os.rename
     calls = []
 
-    def failing_second_rename(src, dst):
+    def failing_second_rename(src, dst, **dir_fds):
         calls.append(src)
         if len(calls) == 2:
             raise OSError(5, "Input/output error")
-        real_rename(src, dst)
+        real_rename(src, dst, **dir_fds)
 
     with opened(root) as maildrop:
         monkeypatch.setattr(os, "rename", failing_second_rename)
@@ -122,10 +122,10 @@ def test_failed_journal_write_deletes_nothing(root, monkeypatch):
     uids(root)
     before = everything(root)
 
-    def no_space(path, data):
+    def no_space(folder, name, data):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(commit_module, "write_atomic", no_space)
+    monkeypatch.setattr(Folder, "replace", no_space)
     with opened(root) as maildrop, pytest.raises(CommitError):
         maildrop.commit(frozenset({0, 1, 2, 3, 4}), frozenset())
     assert everything(root) == before

@@ -100,7 +100,7 @@ def test_dovecot_w_size_is_not_trusted_when_s_does_not_match(tmp_path):
 
 
 class BodyReads:
-    """Counts opens of message files (under new/ or cur/) via os.open."""
+    """Counts opens of message files (files opened relative to new/ or cur/) via os.open."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.paths: list[str] = []
@@ -108,7 +108,9 @@ class BodyReads:
 
         def counting_open(path, *args, **kwargs):
             text = os.fsdecode(path)
-            if f"{os.sep}new{os.sep}" in text or f"{os.sep}cur{os.sep}" in text:
+            dir_fd = kwargs.get("dir_fd")
+            folder = os.readlink(f"/proc/self/fd/{dir_fd}") if dir_fd is not None else ""
+            if os.path.basename(folder) in ("new", "cur"):
                 self.paths.append(text)
             return real_open(path, *args, **kwargs)
 
