@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pop3d.core.messages import MessageInfo
 from pop3d.maildrop import mbox_index, mbox_journal
 from pop3d.maildrop.base import CommitError, Maildrop, MaildropBusy, MaildropError, MessageReader
-from pop3d.maildrop.mbox_format import FORMATS, MessageStream
+from pop3d.maildrop.mbox_format import FORMATS, MessageStream, region_digest
 from pop3d.maildrop.mbox_index import Entry, Index
 from pop3d.maildrop.mbox_lock import MailboxLock
 from pop3d.maildrop.mbox_scan import scan
@@ -201,11 +201,12 @@ class MboxMaildrop(Maildrop):
         for i in range(first, len(self._entries)):
             entry = self._entries[i]
             digest = hashlib.sha256()
+            chunk = b""
             for chunk in _read_range(self._fd, entry.start, entry.end):
                 digest.update(chunk)
                 if i not in gone:
                     yield chunk
-            if digest.hexdigest() != entry.digest:
+            if region_digest(digest, chunk[-1:], entry.stop < entry.end) != entry.digest:
                 raise CommitError(f"{self.path} changed under us (message {i + 1}); nothing deleted")
         yield from _read_range(self._fd, scanned, size)
 

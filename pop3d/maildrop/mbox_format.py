@@ -207,6 +207,19 @@ def describe(fd: int, bounds: list[tuple[int, int, bool]], fmt: str,
     return out
 
 
+def region_digest(digest: hashlib._Hash, last_byte: bytes, has_empty_last_line: bool) -> str:
+    """The hex digest (the UIDL's source) of a region whose bytes ``digest`` has seen.
+
+    A last region written without the empty line that ends every other one
+    is hashed as if it had it (``\n``, after a ``\n`` more if its last line
+    is unfinished): the next delivery adds that line, and the message's UIDL
+    must not change with it.
+    """
+    if not has_empty_last_line and last_byte:
+        digest.update(b"\n" if last_byte == b"\n" else b"\n\n")
+    return digest.hexdigest()
+
+
 def _describe_in(buf: bytes, base: int, start: int, end: int, has_from: bool, fmt: str) -> Described:
     """Describe ``[start, end)``, whose bytes are in ``buf`` (which starts at file offset ``base``)."""
     lo, hi = start - base, end - base
@@ -221,8 +234,8 @@ def _describe_in(buf: bytes, base: int, start: int, end: int, has_from: bool, fm
     else:
         size = wire_length(buf, body, stop)
     head = buf[body:min(stop, body + HEADER_LIMIT)]
-    return (start, base + body, base + stop, end, size, seen_in_header(head),
-            hashlib.sha256(memoryview(buf)[lo:hi]).hexdigest(), x_uidl_in_header(head))
+    digest = region_digest(hashlib.sha256(memoryview(buf)[lo:hi]), buf[hi - 1:hi], stop < hi)
+    return (start, base + body, base + stop, end, size, seen_in_header(head), digest, x_uidl_in_header(head))
 
 
 def wire_length(buf: bytes, lo: int, hi: int | None) -> int:
@@ -278,6 +291,7 @@ def region_stats(fd: int, region: Region, fmt: str, chunk_size: int = 64 << 10) 
     """Stats of a region of any size, streamed (for regions too big for one read)."""
     digest = hashlib.sha256()
     pos = region.start
+    data = b""
     while pos < region.end:
         data = pread_exact(fd, min(_BLOCK, region.end - pos), pos)
         digest.update(data)
@@ -287,7 +301,8 @@ def region_stats(fd: int, region: Region, fmt: str, chunk_size: int = 64 << 10) 
     while chunk := stream.read(chunk_size):
         sizer.feed(chunk)
     head = os.pread(fd, min(HEADER_LIMIT, region.stop - region.body), region.body)
-    return Stats(sizer.finish(), seen_in_header(head), digest.hexdigest(), x_uidl_in_header(head))
+    hexdigest = region_digest(digest, data[-1:], region.stop < region.end)
+    return Stats(sizer.finish(), seen_in_header(head), hexdigest, x_uidl_in_header(head))
 
 
 class MessageStream:
