@@ -7,6 +7,7 @@ a reason for refusal; everything about where users come from lives here.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import Any
 
 from twisted.cred import error
@@ -20,8 +21,10 @@ from pop3d.auth.admission import Admission, Kind, LoginGate, open_admitted
 from pop3d.auth.directory import UserDirectory
 from pop3d.auth.privileges import maildrop_opener
 from pop3d.auth.records import UserRecord
-from pop3d.maildrop import DEFAULT_OPTIONS, Maildrop, MaildropOptions, open_maildrop
+from pop3d.maildrop import DEFAULT_OPTIONS, Maildrop, MaildropOptions
 from pop3d.maildrop.expiry import ExpiringMaildrop, RetrievalLog
+from pop3d.uidl.opener import open_with_styles
+from pop3d.uidl.styles import UidlStyle
 
 
 class IMaildrop(Interface):
@@ -109,9 +112,12 @@ class MaildropRealm:
 
     def __init__(self, directory: UserDirectory, gate: LoginGate | None = None,
                  switch_user: bool = False, options: MaildropOptions = DEFAULT_OPTIONS,
-                 retrievals: RetrievalLog | None = None) -> None:
+                 retrievals: RetrievalLog | None = None,
+                 uidl_styles: Mapping[str, UidlStyle] | None = None) -> None:
         self.directory = directory
         self.options = options
+        #: Whose UIDLs each maildrop type shows (pop3d.uidl): a migration's old server.
+        self.uidl_styles = uidl_styles
         self.gate = gate
         #: First-retrieval times, when EXPIRE is a number of days.
         self.retrievals = retrievals
@@ -125,7 +131,8 @@ class MaildropRealm:
         if record is None:
             return defer.fail(error.UnauthorizedLogin("user vanished"))
         # Monitors and early polls (LOGIN-DELAY) get an empty maildrop, no lock.
-        opener = maildrop_opener(record, functools.partial(open_maildrop, options=self.options),
+        opener = maildrop_opener(record, functools.partial(open_with_styles, options=self.options,
+                                                           styles=self.uidl_styles),
                                  self.switch_user)
         d = threads.deferToThread(self.open_for_session, record, opener)
 
@@ -149,6 +156,7 @@ class MaildropRealm:
 
 def build_portal(directory: UserDirectory, gate: LoginGate | None = None,
                  switch_user: bool = False, options: MaildropOptions = DEFAULT_OPTIONS,
-                 retrievals: RetrievalLog | None = None) -> Portal:
+                 retrievals: RetrievalLog | None = None,
+                 uidl_styles: Mapping[str, UidlStyle] | None = None) -> Portal:
     checkers = [DirectoryChecker(directory), SharedSecretChecker(directory)]
-    return Portal(MaildropRealm(directory, gate, switch_user, options, retrievals), checkers)
+    return Portal(MaildropRealm(directory, gate, switch_user, options, retrievals, uidl_styles), checkers)

@@ -19,6 +19,7 @@ from pop3d.config.polling import DEFAULT_STATE_DIR, load_expire, load_login_dela
 from pop3d.config.reader import Section
 from pop3d.config.tls import check_listen, default_listen, load_tls
 from pop3d.maildrop.location import parse_template
+from pop3d.uidl.styles import UidlStyle
 
 USER_SOURCE_TYPES = ("virtual", "unix", "pam")
 
@@ -106,6 +107,7 @@ def load_config(path: str) -> Config:
         demo = DemoSeed(demo_section.path_("source"), demo_section.path_("workdir"))
         demo_section.finish()
     state_dir = top.path_("state_dir", DEFAULT_STATE_DIR)
+    uidl_format = load_uidl_format(top.section("uidl_format"))
     config = Config(
         path=path,
         hostname=top.str("hostname", None) or socket.getfqdn(),
@@ -113,7 +115,8 @@ def load_config(path: str) -> Config:
         timeout=top.int("timeout", 600, minimum=1),
         maildrop=template(top, "maildrop", "mbox:/var/mail/%u") or "",
         mbox_format=top.str("mbox_format", "mboxrd", choices=("mboxrd", "mboxo")),
-        mbox_reuse_x_uidl=top.bool("mbox_reuse_x_uidl", False),
+        mbox_reuse_x_uidl=top.bool("mbox_reuse_x_uidl", False) or uidl_format.get("mbox") == QPOPPER,
+        uidl_format=uidl_format,
         users=users,
         limits=load_limits(top.section("limits")),
         state_dir=state_dir,
@@ -132,3 +135,19 @@ def load_config(path: str) -> Config:
     )
     top.finish()
     return config
+
+
+QPOPPER = UidlStyle("qpopper")
+
+
+def load_uidl_format(section: Section) -> dict[str, UidlStyle]:
+    """``uidl_format: {maildir: dovecot, mbox: "dovecot:%08Xu%08Xv"}`` (see pop3d.uidl.styles)."""
+    styles = {}
+    for kind in ("maildir", "mbox"):
+        text = section.str(kind, "pop3d")
+        try:
+            styles[kind] = UidlStyle.parse(kind, text)
+        except ValueError as exc:
+            raise section.error(kind, str(exc)) from None
+    section.finish()
+    return styles

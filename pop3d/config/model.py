@@ -7,6 +7,7 @@ from typing import Any
 
 from pop3d.config.auth import AuthConfig, RunAs
 from pop3d.config.polling import LoginDelayConfig, XtndConfig
+from pop3d.uidl.styles import UidlStyle
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,8 @@ class Config:
     shutdown_grace: float = 10.0
     #: mbox: use qpopper's X-UIDL headers as UIDLs (migrations; anyone can send such a header).
     mbox_reuse_x_uidl: bool = False
+    #: Per maildrop type ("maildir", "mbox"): whose UIDLs to reproduce (see pop3d.uidl.styles).
+    uidl_format: dict[str, UidlStyle] = field(default_factory=dict)
     #: Standalone: server processes sharing the ports (more than 1: a supervisor starts them).
     workers: int = 1
     #: Certificate for STLS and ``tls:`` listeners (None: no TLS).

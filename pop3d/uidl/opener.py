@@ -1,0 +1,65 @@
+"""Open a maildrop and show it with the UIDLs and order of the server it is taken over from."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pop3d.maildrop import DEFAULT_OPTIONS, Location, Maildrop, MaildropOptions, open_maildrop
+from pop3d.uidl.mbox_headers import HEAD_LIMIT, HeaderFacts, parse_head
+from pop3d.uidl.remap import RemappedMaildrop
+from pop3d.uidl.styles import UidlStyle, final_uidls
+
+_CHUNK = 16 << 10
+
+
+def read_head(maildrop: Maildrop, index: int) -> bytes:
+    """The first bytes of message ``index``, up to the end of its header block (bounded)."""
+    reader = maildrop.open_message(index)
+    try:
+        head = b""
+        while len(head) < HEAD_LIMIT and b"\n\n" not in head and b"\n\r\n" not in head:
+            chunk = reader.read(_CHUNK)
+            if not chunk:
+                break
+            head += chunk
+        return head
+    finally:
+        reader.close()
+
+
+def mbox_view(maildrop: Maildrop, style: UidlStyle) -> Maildrop:
+    """Dovecot's or UW's UIDLs for an mbox, from the headers those servers wrote."""
+    assert style.template is not None
+    listed = maildrop.messages()
+    facts = [parse_head(read_head(maildrop, i)) for i in range(len(listed))]
+    order = list(range(len(listed)))
+    if facts and facts[0].pseudo:
+        order = order[1:]  # folder data, never shown to POP3 clients
+    validity = facts[0].base[0] if facts and facts[0].base else None
+    old = [_mbox_uidl(style, facts[i], validity) for i in order]
+    uids = final_uidls(old, [listed[i].uid for i in order], style.template.alphabet())
+    return RemappedMaildrop(maildrop, order, uids)
+
+
+def _mbox_uidl(style: UidlStyle, facts: HeaderFacts, validity: int | None) -> str | None:
+    assert style.template is not None
+    needs_uid = bool(style.template.variables & {"u", "v"})
+    if needs_uid and (validity is None or facts.uid is None):
+        return None
+    values = {"u": str(facts.uid or 0), "v": str(validity or 0), "m": facts.md5, "g": facts.md5}
+    return style.template.expand(values)
+
+
+def open_with_styles(location: Location, options: MaildropOptions = DEFAULT_OPTIONS,
+                     styles: Mapping[str, UidlStyle] | None = None) -> Maildrop:
+    """``open_maildrop``, then the UIDLs ``styles[location.kind]`` asks for (blocking: in a thread)."""
+    maildrop = open_maildrop(location, options)
+    style = (styles or {}).get(location.kind)
+    if style is None or style.native or style.server == "qpopper":
+        return maildrop
+    try:
+        return mbox_view(maildrop, style)
+    except BaseException:
+        maildrop.close()
+        raise
+
