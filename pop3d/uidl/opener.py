@@ -58,7 +58,11 @@ def open_with_styles(location: Location, options: MaildropOptions = DEFAULT_OPTI
     if style is None or style.native or style.server == "qpopper":
         return maildrop
     try:
-        return mbox_view(maildrop, style)
+        if location.kind == "mbox":
+            return mbox_view(maildrop, style)
+        from pop3d.uidl.maildir_view import maildir_view
+
+        return maildir_view(maildrop, style, location.path)
     except BaseException:
         maildrop.close()
         raise

@@ -4,8 +4,10 @@ Values, per maildrop type:
 
 * ``pop3d``: pop3d's own UIDLs (the default);
 * ``dovecot`` or ``dovecot:TEMPLATE`` (Dovecot's ``pop3_uidl_format``,
-  default ``%08Xu%08Xv``, mbox): UIDs from ``X-UID``/``X-IMAPbase``,
-  ``%m``/``%g`` the header MD5;
+  default ``%08Xu%08Xv``): Maildir UIDs from ``dovecot-uidlist``, a saved
+  UIDL (its ``P`` field) first, messages in UID order (its ``O`` field
+  first); mbox UIDs from ``X-UID``/``X-IMAPbase``, ``%m``/``%g`` the header MD5;
+* ``courier`` (Maildir): ``courierpop3dsizelist``, else the escaped file name;
 * ``uw`` (mbox): UW ipop3d's ``%08lx%08lx`` of UIDVALIDITY and UID;
 * ``qpopper`` (mbox): the ``X-UIDL`` header (see ``mbox_reuse_x_uidl``).
 
@@ -18,12 +20,12 @@ collide.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from pop3d.uidl.template import DEFAULT, Template, TemplateError
 
-SERVERS = {"maildir": ("pop3d",), "mbox": ("pop3d", "dovecot", "uw", "qpopper")}
+SERVERS = {"maildir": ("pop3d", "dovecot", "courier"), "mbox": ("pop3d", "dovecot", "uw", "qpopper")}
 UW_TEMPLATE = "%08Xv%08Xu"
 _MARKERS = "._-+~"
 #: What Dovecot can fill in for each maildrop type (it refuses the others).
@@ -93,3 +95,11 @@ def final_uidls(old: Sequence[str | None], native: Sequence[str],
         taken.add(uidl)
         result.append(uidl)
     return result
+
+
+def dovecot_order(keys: Iterable[tuple[int | None, int] | None]) -> list[int]:
+    """Listing order: messages Dovecot knows by POP3 order, then UID; new ones after, as listed."""
+    keyed = list(enumerate(keys))
+    known = sorted((k for k in keyed if k[1] is not None),
+                   key=lambda item: (item[1][0] is None, item[1][0] or 0, item[1][1]))  # type: ignore[index]
+    return [i for i, _ in known] + [i for i, key in keyed if key is None]
