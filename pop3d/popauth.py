@@ -26,7 +26,8 @@ from collections.abc import Callable
 
 import yaml
 
-from pop3d.auth import atomic, mailauth
+from pop3d import fileio
+from pop3d.auth import mailauth
 from pop3d.auth.virtual import CONTEXT, HASH_SCHEMES, parse_users
 from pop3d.config.errors import ConfigError
 
@@ -122,7 +123,7 @@ def apop_command(args: argparse.Namespace) -> str:
     if args.command == "list":
         return "".join(f"{name}\n" for name in sorted(mailauth.read(path)))
     name = check_name(args.name)
-    with atomic.locked(path):
+    with fileio.locked(path):
         secrets = mailauth.read(path)
         if args.command == "add" and name in secrets:
             raise Failure(f"{name} already has an APOP secret; use 'change'")
@@ -141,7 +142,7 @@ def virtual_command(args: argparse.Namespace) -> str:
     if args.action == "list":
         return "".join(f"{name}\n" for name in sorted(_load_users(path)))
     name = check_name(args.name)
-    with atomic.locked(path):
+    with fileio.locked(path):
         users = _load_users(path)
         if args.action == "delete":
             if name not in users:
@@ -188,7 +189,7 @@ def _save_users(path: str, users: dict[str, dict[str, object]]) -> None:
         mode = os.stat(path).st_mode & 0o777
     except FileNotFoundError:
         mode = 0o600
-    atomic.replace_file(path, text, mode)
+    fileio.replace_file(path, text, mode)
     try:
         parse_users(path, allow_plaintext=True)
     except ConfigError as exc:

@@ -21,8 +21,8 @@ import os
 import threading
 from collections.abc import Mapping
 
-from pop3d.auth.atomic import locked, replace_file
 from pop3d.auth.records import SourceUnavailable
+from pop3d.fileio import locked, replace_file
 
 __all__ = ["MailauthDatabase", "MailauthError", "locked", "read", "valid_name", "write"]
 

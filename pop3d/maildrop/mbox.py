@@ -25,13 +25,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from pop3d.core.messages import MessageInfo
+from pop3d.fileio import pread_chunks
 from pop3d.maildrop import mbox_index, mbox_journal
 from pop3d.maildrop.base import CommitError, Maildrop, MaildropBusy, MaildropError, MessageReader
 from pop3d.maildrop.mbox_format import FORMATS, MessageStream, region_digest
 from pop3d.maildrop.mbox_index import Entry, Index
 from pop3d.maildrop.mbox_lock import MailboxLock
 from pop3d.maildrop.mbox_scan import scan
-from pop3d.maildrop.safe_fs import BLOCK, Folder, Owner
+from pop3d.maildrop.safe_fs import Folder, Owner
 from pop3d.maildrop.session_lock import SessionLock
 
 
@@ -251,12 +252,7 @@ def _open_mbox(folder: Folder, name: str) -> int | None:
 
 
 def _read_range(fd: int, start: int, end: int) -> Iterator[bytes]:
-    while start < end:
-        data = os.pread(fd, min(BLOCK, end - start), start)
-        if not data:
-            raise CommitError("the mbox shrank during UPDATE; nothing deleted")
-        yield data
-        start += len(data)
+    return pread_chunks(fd, start, end, CommitError("the mbox shrank during UPDATE; nothing deleted"))
 
 
 def _save_index(folder: Folder, name: str, index: Index) -> None:

@@ -27,9 +27,11 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pop3d.core.wire import WireSizer
+from pop3d.fileio import pread_chunks
 from pop3d.maildrop.base import MaildropError
 
 FORMATS = ("mboxrd", "mboxo")
@@ -46,17 +48,14 @@ HEADER_LIMIT = 256 << 10
 _BLOCK = 4 << 20
 
 
+def _chunks(fd: int, start: int, end: int) -> Iterator[bytes]:
+    """Bytes ``[start, end)`` of the mbox, in blocks; MaildropError if the file is shorter."""
+    return pread_chunks(fd, start, end, MaildropError("the mbox shrank while it was being read"), _BLOCK)
+
+
 def pread_exact(fd: int, size: int, offset: int) -> bytes:
     """Read exactly ``size`` bytes at ``offset`` or raise MaildropError."""
-    parts = []
-    while size > 0:
-        data = os.pread(fd, min(size, _BLOCK), offset)
-        if not data:
-            raise MaildropError("the mbox shrank while it was being read")
-        parts.append(data)
-        size -= len(data)
-        offset += len(data)
-    return b"".join(parts)
+    return b"".join(_chunks(fd, offset, offset + size))
 
 
 def unquote(block: bytes, fmt: str) -> bytes:
@@ -83,10 +82,7 @@ def find_separators(fd: int, start: int, end: int) -> list[int]:
     back = min(start, 3)
     prev = os.pread(fd, back, start - back) if back else b""
     pos = start
-    while pos < end:
-        data = os.pread(fd, min(_BLOCK, end - pos), pos)
-        if not data:
-            raise MaildropError("the mbox shrank while it was being read")
+    for data in _chunks(fd, start, end):
         buf = prev + data
         base = pos - len(prev)
         i = buf.find(b"\nFrom ")
@@ -160,13 +156,7 @@ def region_bounds(fd: int, seps: list[int], start: int, end: int) -> list[tuple[
 
 
 def _blank(fd: int, start: int, end: int) -> bool:
-    pos = start
-    while pos < end:
-        data = pread_exact(fd, min(_BLOCK, end - pos), pos)
-        if data.strip():
-            return False
-        pos += len(data)
-    return True
+    return not any(data.strip() for data in _chunks(fd, start, end))
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,12 +280,9 @@ def x_uidl_in_header(content_head: bytes) -> str | None:
 def region_stats(fd: int, region: Region, fmt: str, chunk_size: int = 64 << 10) -> Stats:
     """Stats of a region of any size, streamed (for regions too big for one read)."""
     digest = hashlib.sha256()
-    pos = region.start
     data = b""
-    while pos < region.end:
-        data = pread_exact(fd, min(_BLOCK, region.end - pos), pos)
+    for data in _chunks(fd, region.start, region.end):
         digest.update(data)
-        pos += len(data)
     sizer = WireSizer()
     stream = MessageStream(fd, region.body, region.stop, fmt, chunk_size)
     while chunk := stream.read(chunk_size):

@@ -36,9 +36,10 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from pop3d.fileio import pread_chunks
+from pop3d.fileio import write_all as _write_all
 from pop3d.maildrop.base import MaildropError
-from pop3d.maildrop.safe_fs import BLOCK, Folder, UnsafeFile
-from pop3d.maildrop.safe_fs import write_all as _write_all
+from pop3d.maildrop.safe_fs import Folder, UnsafeFile
 
 MAGIC = b"POP3DJ01"
 SAMPLE = 4096
@@ -128,7 +129,7 @@ def read(folder: Folder, name: str) -> Journal | None:
         if os.fstat(fd).st_size != plan.header_len + new_len:
             return None
         digest = hashlib.sha256()
-        for chunk in _chunks(fd, plan.header_len):
+        for chunk in pread_chunks(fd, plan.header_len):
             digest.update(chunk)
         if digest.digest() != payload_sha:
             return None
@@ -137,16 +138,10 @@ def read(folder: Folder, name: str) -> Journal | None:
     return Journal(folder, name, plan)
 
 
-def _chunks(fd: int, offset: int) -> Iterator[bytes]:
-    while chunk := os.pread(fd, BLOCK, offset):
-        yield chunk
-        offset += len(chunk)
-
-
 def payload_chunks(journal: Journal) -> Iterator[bytes]:
     fd = journal.folder.open(journal.name, ours=True)
     try:
-        yield from _chunks(fd, journal.plan.header_len)
+        yield from pread_chunks(fd, journal.plan.header_len)
     finally:
         os.close(fd)
 
@@ -207,13 +202,8 @@ def _with_appended(journal: Journal, mbox_fd: int, st: os.stat_result) -> Journa
 
     def chunks() -> Iterator[bytes]:
         yield from payload_chunks(journal)
-        pos = old.orig_size
-        while pos < st.st_size:
-            data = os.pread(mbox_fd, min(BLOCK, st.st_size - pos), pos)
-            if not data:
-                raise MaildropError("the mbox shrank during recovery")
-            yield data
-            pos += len(data)
+        shrank = MaildropError("the mbox shrank during recovery")
+        yield from pread_chunks(mbox_fd, old.orig_size, st.st_size, shrank)
 
     folder, tmp = journal.folder, journal.name + ".tmp"
     write(folder, tmp, plan, chunks())

@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 import stat
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from pop3d.fileio import pread_chunks, replace_at
 from pop3d.maildrop.base import MaildropError
 
 _OPEN = os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -253,7 +253,7 @@ class Folder:
             size = os.fstat(fd).st_size
             if size > limit:
                 raise UnsafeFile(f"{self.join(name)} is larger than {limit} bytes; not used")
-            return read_to_end(fd, 0, limit + 1)
+            return b"".join(pread_chunks(fd, 0, limit + 1))
         finally:
             os.close(fd)
 
@@ -267,29 +267,8 @@ class Folder:
     # -- changing the folder ---------------------------------------------------
 
     def replace(self, name: str, data: bytes | Iterable[bytes]) -> None:
-        """Replace ``name`` atomically: a temporary ``.NAME.XXXX`` file, fsync, rename, fsync folder.
-
-        A reader (or a crash) sees the old file or the new one, never a torn
-        one; the leading dot keeps Maildir readers away from the temporary.
-        """
-        temp = f".{name}.{secrets.token_hex(6)}"
-        fd = self.create(temp)
-        renamed = False
-        try:
-            try:
-                offset = 0
-                for chunk in [data] if isinstance(data, bytes) else data:
-                    write_all(fd, chunk, offset)
-                    offset += len(chunk)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            self.rename(temp, self, name)
-            renamed = True
-        finally:
-            if not renamed:
-                self.unlink(temp)
-        self.fsync()
+        """Replace ``name`` atomically with a new file of the owner's (see :func:`fileio.replace_at`)."""
+        replace_at(self.fd, name, data, self.create)
 
     def rename(self, name: str, dest: Folder, new_name: str) -> None:
         os.rename(name, new_name, src_dir_fd=self.fd, dst_dir_fd=dest.fd)
@@ -327,30 +306,3 @@ class Folder:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-#: Bytes read per call by :func:`read_to_end` and the copy loops of the backends.
-BLOCK = 1 << 20
-
-
-def read_to_end(fd: int, offset: int = 0, limit: int | None = None) -> bytes:
-    """Bytes from ``offset`` to end of file (at most ``limit``), read with ``pread``."""
-    parts = []
-    total = 0
-    while limit is None or total < limit:
-        want = BLOCK if limit is None else min(BLOCK, limit - total)
-        data = os.pread(fd, want, offset + total)
-        if not data:
-            break
-        parts.append(data)
-        total += len(data)
-    return b"".join(parts)
-
-
-def write_all(fd: int, data: bytes, offset: int) -> None:
-    """``pwrite`` all of ``data`` at ``offset``."""
-    view = memoryview(data)
-    while view:
-        n = os.pwrite(fd, view, offset)
-        view = view[n:]
-        offset += n
