@@ -31,10 +31,15 @@ def require_dovecot() -> str:
     elif os.geteuid() != 0:
         problem = "Dovecot serves mail as the mail user: the test must run as root"
     if problem:
-        if IN_CI:
-            pytest.fail(problem)
-        pytest.skip(problem)
+        _missing(problem)
     return path
+
+
+def _missing(problem: str) -> None:
+    """Skip the test locally; in CI a missing package is a failure."""
+    if IN_CI:
+        pytest.fail(problem)
+    pytest.skip(problem)
 
 
 def dovecot_version() -> str:
@@ -59,6 +64,8 @@ class Dovecot:
     port: int
     workdir: str
     proc: subprocess.Popen[bytes]
+    #: Its IMAP port, when started with ``imap=True``.
+    imap_port: int | None = None
 
     def log(self) -> str:
         with contextlib.suppress(OSError), open(os.path.join(self.workdir, "dovecot.log"),
@@ -67,11 +74,12 @@ class Dovecot:
         return ""
 
 
-def _config(workdir: str, port: int, settings: dict[str, str]) -> str:
+def _config(workdir: str, port: int, settings: dict[str, str], imap_port: int | None) -> str:
     mail = mail_user()
     lines = [
         f"base_dir = {workdir}/run", f"state_dir = {workdir}/state", f"log_path = {workdir}/dovecot.log",
-        "protocols = pop3", f"listen = {HOST}", "ssl = no", "disable_plaintext_auth = no",
+        "protocols = pop3 imap" if imap_port else "protocols = pop3", f"listen = {HOST}", "ssl = no",
+        "disable_plaintext_auth = no",
         "auth_mechanisms = plain login", f"first_valid_uid = {mail.pw_uid}",
         "mail_location = maildir:~/Maildir",
         *(f"{key} = {value}" for key, value in settings.items()),
@@ -79,7 +87,7 @@ def _config(workdir: str, port: int, settings: dict[str, str]) -> str:
         "userdb {", "  driver = passwd-file", f"  args = {workdir}/passwd", "}",
         "service pop3-login {", "  inet_listener pop3 {", f"    port = {port}", "  }",
         "  inet_listener pop3s {", "    port = 0", "  }", "}",
-        "service imap-login {", "  inet_listener imap {", "    port = 0", "  }",
+        "service imap-login {", "  inet_listener imap {", f"    port = {imap_port or 0}", "  }",
         "  inet_listener imaps {", "    port = 0", "  }", "}",
     ]
     return "\n".join(lines) + "\n"
@@ -101,14 +109,18 @@ def _wait_greeting(port: int, proc: subprocess.Popen[bytes], workdir: str) -> No
 
 @contextlib.contextmanager
 def running_dovecot(workdir: str, users: dict[str, tuple[str, str]],
-                    settings: dict[str, str] | None = None) -> Iterator[Dovecot]:
+                    settings: dict[str, str] | None = None, imap: bool = False) -> Iterator[Dovecot]:
     """Dovecot's POP3 server for ``users`` ({name: (password, mail location)}), e.g.
     ``maildir:/x/Maildir`` or ``mbox:/x/mail:INBOX=/x/alice.mbox``; ``settings`` are
-    dovecot.conf lines (``pop3_uidl_format``...)."""
+    dovecot.conf lines (``pop3_uidl_format``...); ``imap``: its IMAP server too
+    (Debian's dovecot-imapd)."""
     binary = require_dovecot()
     mail = mail_user()
     os.makedirs(workdir, exist_ok=True)
     port = free_port()
+    imap_port = free_port() if imap else None
+    if imap and not os.path.exists("/usr/lib/dovecot/imap"):
+        _missing("dovecot-imapd is not installed (tests/debian-packages.txt lists it)")
     with open(os.path.join(workdir, "passwd"), "w") as f:
         for name, (password, location) in users.items():
             home = os.path.join(workdir, "home", name)
@@ -117,11 +129,11 @@ def running_dovecot(workdir: str, users: dict[str, tuple[str, str]],
             f.write(f"{name}:{password}:{mail.pw_uid}:{mail.pw_gid}::{home}::userdb_mail={location}\n")
     config = os.path.join(workdir, "dovecot.conf")
     with open(config, "w") as f:
-        f.write(_config(workdir, port, settings or {}))
+        f.write(_config(workdir, port, settings or {}, imap_port))
     with open(os.path.join(workdir, "dovecot.err"), "wb") as err:
         proc = subprocess.Popen([binary, "-F", "-c", config], stdout=subprocess.DEVNULL, stderr=err,
                                 start_new_session=True)
-    server = Dovecot(port, workdir, proc)
+    server = Dovecot(port, workdir, proc, imap_port)
     try:
         _wait_greeting(port, proc, workdir)
         yield server

@@ -17,6 +17,12 @@ def message(subject: str, body: str = "text\n", extra: str = "") -> bytes:
             f"Message-ID: <{subject.replace(' ', '.')}@example.org>\n{extra}\n{body}").encode()
 
 
+def sized(base: str, data: bytes) -> str:
+    """``base`` with the ``,S=`` (file) and ``,W=`` (CRLF) sizes Dovecot's LDA puts in names."""
+    crlf_size = len(data) + data.count(b"\n")
+    return f"{base},S={len(data)},W={crlf_size}"
+
+
 def make_maildir(path: str, names: dict[str, bytes]) -> str:
     """A Maildir with files ``names`` ({"cur/NAME": bytes, "new/NAME": bytes})."""
     for sub in ("new", "cur", "tmp"):

@@ -12,25 +12,28 @@ import os
 
 import pytest
 from dovecot_kit import give_to_mail, running_dovecot
-from migration_kit import PASSWORD, make_maildir, message, run_check, uidl_listing
+from migration_kit import PASSWORD, make_maildir, message, run_check, sized, uidl_listing
 from support import Client
 
 pytestmark = pytest.mark.slow
 
+FIRST, SECOND, THIRD = message("first"), message("second"), message("third")
+FIRST_NAME = sized("1764460800.M11P10.mx", FIRST)
+SECOND_NAME = sized("1764460900.M12P10.mx", SECOND)
 FILES = {
     # Delivered by Dovecot's LDA (,S= and ,W= sizes), read and flagged by IMAP clients...
-    "cur/1764460800.M11P10.mx,S=101,W=106:2,S": message("first"),
-    "cur/1764460900.M12P10.mx,S=102,W=107:2,RS": message("second"),
+    f"cur/{FIRST_NAME}:2,S": FIRST,
+    f"cur/{SECOND_NAME}:2,RS": SECOND,
     # ...and older mail from a plain Maildir deliverer, one not read yet.
     "cur/1764400000.M1P9.mx:2,": message("older"),
-    "new/1764461000.M13P10.mx,S=101,W=106": message("third"),
+    f"new/{sized('1764461000.M13P10.mx', THIRD)}": THIRD,
 }
 #: As a migration script or pop3_save_uidl leaves it: saved UIDLs (P) and a POP3 order (O)
 #: that differ from the file names' order.
 UIDLIST = ("3 V1764460000 N9 G0f3aa1c5b6c0f6bfe49000083ecc3751\n"
            "2 :1764400000.M1P9.mx\n"
-           "5 Pqpopper-7f3a O1 :1764460800.M11P10.mx,S=101,W=106\n"
-           "6 P O2 G9f86d081884c7d65 :1764460900.M12P10.mx,S=102,W=107\n")
+           f"5 Pqpopper-7f3a O1 :{FIRST_NAME}\n"
+           f"6 P O2 G9f86d081884c7d65 :{SECOND_NAME}\n")
 
 
 def maildir(shared_dir: str, uidlist: str | None = None) -> str:
@@ -55,7 +58,7 @@ def test_pop3d_sends_dovecots_maildir_uidls(make_server, shared_dir, template, u
         expected = uidl_listing(dc.port, "alice")
     assert len(expected) == 4
     if uidlist:
-        assert expected[:2] == ["qpopper-7f3a", "1764460900.M12P10.mx,S=102,W=107"]
+        assert expected[:2] == ["qpopper-7f3a", SECOND_NAME]
     style = "dovecot" if template is None else f"dovecot:{template}"
     server = make_server(pop3d_alice(path), {"uidl_format": {"maildir": style}})
     assert uidl_listing(server.port, "alice") == expected
@@ -84,8 +87,8 @@ def test_maildir_mail_after_the_switch_gets_new_uidls_at_the_end(make_server, sh
 
 COURIER_SIZELIST = ("/3 7 1764460000\n"
                     "1764400000.M1P9.mx:2, 100 3:1764460000:0\n"
-                    "1764460800.M11P10.mx,S=101,W=106:2,S 101 5:1764460000:0\n"
-                    "1764460900.M12P10.mx,S=102,W=107:2,RS 102 6:0:0\n")
+                    f"{FIRST_NAME}:2,S 101 5:1764460000:0\n"
+                    f"{SECOND_NAME}:2,RS 102 6:0:0\n")
 
 
 def test_pop3d_sends_courier_uidls_from_its_size_list(make_server, tmp_path):
