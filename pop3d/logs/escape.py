@@ -11,6 +11,8 @@ and unambiguous: a backslash is doubled, so no escape can be forged either.
 
 from __future__ import annotations
 
+import re
+
 
 def _code(c: str) -> str:
     o = ord(c)
@@ -34,6 +36,17 @@ def escape_word(text: str) -> str:
 def escape_bytes(data: bytes) -> str:
     """Bytes from the wire as escaped text (UTF-8 where it decodes, ``\\xXX`` where it does not)."""
     return escape(data.decode("utf-8", "surrogateescape"))
+
+
+_ESCAPED = re.compile(r"\\\\|\\x([0-9a-f]{2})|\\u([0-9a-f]{4})|\\U([0-9a-f]{8})")
+
+
+def unescape(text: str) -> str:
+    """Undo :func:`escape_word` (and :func:`escape`): what a log reader shows as the client's text."""
+    def one(m: re.Match[str]) -> str:
+        code = m[1] or m[2] or m[3]
+        return "\\" if code is None else chr(int(code, 16))
+    return _ESCAPED.sub(one, text)
 
 
 def one_line(message: str) -> str:

@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from pop3d.logs.escape import unescape
+
 
 @dataclass(frozen=True)
 class Session:
@@ -111,17 +113,17 @@ def parse_message(message: str) -> Event:
         if m is None:
             return Malformed()
         user, dm, db, lm, lb, host, address, mark = m.groups()
-        return Session(user, int(dm), int(db), int(lm), int(lb), host, address,
+        return Session(unescape(user), int(dm), int(db), int(lm), int(lb), unescape(host), unescape(address),
                        monitor=mark == "monitor", poll=mark == "poll")
     if m := _LOGIN.fullmatch(message):
-        return Login(*m.groups())
+        return Login(*map(unescape, m.groups()))
     if message.startswith("[AUTH] Failed attempted login"):
         m = _FAILED.fullmatch(message)
-        return FailedLogin(*m.groups()) if m else Malformed()
+        return FailedLogin(*map(unescape, m.groups())) if m else Malformed()
     if m := _DEBUG.fullmatch(message):
         return _debug_event(m[1], m[2])
     if m := _REFUSED.fullmatch(message):
-        return RefusedLogin(m[1], m[2], m[3], m[4] or "")
+        return RefusedLogin(unescape(m[1]), unescape(m[2]), unescape(m[3]), m[4] or "")
     if message.startswith("(v") and " POP login by user " in message:
         return Malformed()
     return Other()
@@ -129,7 +131,7 @@ def parse_message(message: str) -> Event:
 
 def _debug_event(connection: str, text: str) -> Event:
     if m := _DEBUG_LOGIN.fullmatch(text):
-        return DebugLogin(connection, m[1])
+        return DebugLogin(connection, unescape(m[1]))
     if m := _DEBUG_SENT.fullmatch(text):
         # "whole" is RETR; "headers and N body lines" is TOP, not a download.
         return Retrieved(connection, int(m[1])) if m[2] == "whole" else Other()

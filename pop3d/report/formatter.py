@@ -6,6 +6,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from pop3d.logs.escape import escape
+
 
 def render_json(summary: dict[str, Any]) -> str:
     return json.dumps(summary, indent=2) + "\n"
@@ -95,7 +97,8 @@ def _table(headings: Sequence[str], rows: list[list[Any]], header: bool = True) 
     """Text columns left-aligned, numbers right-aligned."""
     if not rows:
         return ["  (none)"]
-    cells = [[str(c) for c in row] for row in rows]
+    # Client-supplied names come unescaped from the parser: escape them again for the terminal.
+    cells = [[escape(str(c)) for c in row] for row in rows]
     numeric = [all(isinstance(row[i], int) or row[i] == "-" for row in rows) for i in range(len(headings))]
     all_rows = ([list(headings)] if header else []) + cells
     widths = [max(len(row[i]) for row in all_rows) for i in range(len(headings))]

@@ -135,3 +135,10 @@ def test_kit_lines_round_trip():
     for text in (kit.traditional(when.replace(tzinfo=None), "m"), kit.rfc3339(when, "m")):
         line = parse_line(text, REF)
         assert line is not None and line.message == "m" and line.wall.hour == 8
+
+
+def test_forged_user_name_is_read_back_whole_not_as_fields():
+    """A user name carrying spaces, a separator and a fake segment is one field in the report."""
+    forged = "eve from host (x) 203.0.113.9\u2028"
+    event = events.parse_message(kit.failed(forged, "h", "192.0.2.1"))
+    assert event == events.FailedLogin(forged, "h", "192.0.2.1")
