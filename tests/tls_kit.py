@@ -79,13 +79,15 @@ def connect_tls(port: int, files: CertFiles, timeout: float = 10.0) -> Client:
 
 @contextlib.contextmanager
 def server_with_tls_port(workdir: str, users: dict[str, dict[str, str]], files: CertFiles,
-                         extra: dict[str, object] | None = None) -> Iterator[tuple[ServerFixture, int]]:
+                         extra: dict[str, object] | None = None,
+                         args: list[str] | None = None) -> Iterator[tuple[ServerFixture, int]]:
     """A pop3d listening on a plain port (``server.port``) and an implicit-TLS port."""
     port, tls_port = free_port(), free_port()
     listen = [f"tcp:{port}:interface={HOST}", f"tls:{tls_port}:interface={HOST}"]
     config: dict[str, object] = {"tls": files.config(), "listen": listen}
     config.update(extra or {})
-    server = ServerFixture(workdir, port, write_config(workdir, users, port, config))
+    server = ServerFixture(workdir, port, write_config(workdir, users, port, config),
+                           extra_args=list(args or []))
     try:
         yield server.start(), tls_port
     finally:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 
 from pop3d.core.states import State
-from pop3d.logs.escape import escape, escape_word, login_as
+from pop3d.logs.escape import escape, escape_word, login_as, tls_summary
 from pop3d.logs.redact import redact_line
 from pop3d.logs.syslog_writer import LOG_DEBUG, SyslogWriter
 from pop3d.server.observers import ConnectionInfo, SessionObserver, SessionSummary
@@ -51,6 +51,12 @@ class DebugLog(SessionObserver):
 
     def state_changed(self, conn: ConnectionInfo, old: State, new: State) -> None:
         self._say(conn, f"state {old.value} -> {new.value}")
+
+    def tls_established(self, conn: ConnectionInfo, version: str, cipher: str, alpn: str | None) -> None:
+        self._say(conn, f"TLS established: {tls_summary(version, cipher, alpn)}")
+
+    def tls_failed(self, conn: ConnectionInfo, reason: str) -> None:
+        self._say(conn, f"TLS failed: {escape(reason)}")
 
     def login_succeeded(self, conn: ConnectionInfo, user: str, mechanism: str, seconds: float) -> None:
         self._say(conn, f"{login_as(mechanism, user)}: credentials checked and maildrop locked "

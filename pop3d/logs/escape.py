@@ -57,3 +57,8 @@ def one_line(message: str) -> str:
 def login_as(mechanism: str, user: str) -> str:
     """``MECHANISM login as USER``, both escaped: how the debug log and the trace name a login."""
     return f"{escape_word(mechanism)} login as {escape_word(user)}"
+
+
+def tls_summary(version: str, cipher: str, alpn: str | None) -> str:
+    """``TLSv1.3 TLS_AES_256_GCM_SHA384, ALPN pop3``: a handshake's outcome, as the logs give it."""
+    return f"{escape_word(version)} {escape_word(cipher)}" + (f", ALPN {escape_word(alpn)}" if alpn else "")

@@ -21,7 +21,7 @@ import os
 import time
 
 from pop3d.core.states import State
-from pop3d.logs.escape import escape, login_as, one_line
+from pop3d.logs.escape import escape, login_as, one_line, tls_summary
 from pop3d.logs.redact import printable, redact_line
 from pop3d.server.observers import ConnectionInfo, SessionObserver, SessionSummary
 
@@ -76,6 +76,12 @@ class TraceLog(SessionObserver):
 
     def state_changed(self, conn: ConnectionInfo, old: State, new: State) -> None:
         self.trace.write(conn.id, [f"* state {old.value} -> {new.value}"])
+
+    def tls_established(self, conn: ConnectionInfo, version: str, cipher: str, alpn: str | None) -> None:
+        self.trace.write(conn.id, [f"* TLS established: {tls_summary(version, cipher, alpn)}"])
+
+    def tls_failed(self, conn: ConnectionInfo, reason: str) -> None:
+        self.trace.write(conn.id, [f"* TLS failed: {escape(reason)}"])
 
     def login_succeeded(self, conn: ConnectionInfo, user: str, mechanism: str, seconds: float) -> None:
         self.trace.write(conn.id, [f"* {login_as(mechanism, user)} ({seconds:.3f} s)"])

@@ -1,7 +1,8 @@
 """The seam between the protocol adapter and everything that watches it.
 
 The adapter reports a handful of events (connection opened and closed, a
-line received, bytes sent, a login's outcome, a state change); statistics,
+line received, bytes sent, a login's outcome, a state change, a TLS
+handshake's outcome); statistics,
 debug lines and the protocol trace are observers of those events, each in
 its own module under :mod:`pop3d.logs`.  Observers must not change what the
 client sees: a failing observer is logged and otherwise ignored.
@@ -111,6 +112,12 @@ class SessionObserver:
     def state_changed(self, conn: ConnectionInfo, old: State, new: State) -> None:
         """The session moved from ``old`` to ``new``."""
 
+    def tls_established(self, conn: ConnectionInfo, version: str, cipher: str, alpn: str | None) -> None:
+        """A TLS handshake (implicit TLS or after STLS) completed."""
+
+    def tls_failed(self, conn: ConnectionInfo, reason: str) -> None:
+        """TLS failed (the handshake, or a record later): the connection is lost."""
+
     def login_succeeded(self, conn: ConnectionInfo, user: str, mechanism: str, seconds: float) -> None:
         """``user`` logged in; checking and opening the maildrop took ``seconds``."""
 
@@ -156,6 +163,12 @@ class ObserverSet(SessionObserver):
 
     def state_changed(self, conn: ConnectionInfo, old: State, new: State) -> None:
         self._each("state_changed", conn, old, new)
+
+    def tls_established(self, conn: ConnectionInfo, version: str, cipher: str, alpn: str | None) -> None:
+        self._each("tls_established", conn, version, cipher, alpn)
+
+    def tls_failed(self, conn: ConnectionInfo, reason: str) -> None:
+        self._each("tls_failed", conn, reason)
 
     def login_succeeded(self, conn: ConnectionInfo, user: str, mechanism: str, seconds: float) -> None:
         conn.user = user

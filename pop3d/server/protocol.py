@@ -13,11 +13,12 @@ from collections import deque
 
 from twisted.cred import error as cred_error
 from twisted.internet import defer, protocol, threads
-from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.interfaces import IDelayedCall, IHandshakeListener
 from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
 from twisted.protocols.tls import TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from pop3d.auth.admission import LoginTooSoon
 from pop3d.auth.portal import IMaildrop, LoggedIn
@@ -46,6 +47,7 @@ MAX_QUEUED_LINES = 100
 TLS_CLOSE_WAIT = 1.0
 
 
+@implementer(IHandshakeListener)
 class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
     def __init__(self, context: ServerContext) -> None:
         self.context = context
@@ -99,7 +101,19 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
     def factory_is_tls(self) -> bool:
         return False
 
+    def handshakeCompleted(self) -> None:  # noqa: N802 (Twisted's name)
+        if self.watch is not None:
+            self.watch.tls_established(self.transport)
+
+    def say(self, data: bytes) -> None:
+        """Write what the server sends on its own, not as the session's answer; trace it too."""
+        if self.watch is not None:
+            self.watch.sent(data)
+        self.transport.write(data)
+
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:  # noqa: N802
+        if self.watch is not None:
+            self.watch.connection_lost(reason)
         self.setTimeout(None)
         self.context.connections.discard(self)
         if self.held_refusal is not None and self.held_refusal.active():
@@ -128,7 +142,7 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
     def timeoutConnection(self) -> None:  # noqa: N802
         if self.transport is None:
             return
-        self.transport.write(responses.err("autologout; idle for too long"))
+        self.say(responses.err("autologout; idle for too long"))
         self.close()
 
     # -- input -------------------------------------------------------------
@@ -353,8 +367,7 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
         if self.session is not None and self.session.state is State.UPDATE:
             return False
         if self.transport is not None and self.transfer is None and not self.closing:
-            self.transport.write(responses.err("server shutting down; no messages were deleted",
-                                               responses.SYS_TEMP))
+            self.say(responses.err("server shutting down; no messages were deleted", responses.SYS_TEMP))
         self.close()
         return True
 
@@ -391,7 +404,7 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
         """A bug: log it, tell the client without details, and hang up."""
         log.failure("internal error")
         if self.transport is not None:
-            self.transport.write(responses.err("internal server error", responses.SYS_TEMP))
+            self.say(responses.err("internal server error", responses.SYS_TEMP))
         self.close()
 
     def unexpected(self, failure: Failure) -> None:
@@ -400,7 +413,7 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
 
     def internal_error_no_log(self) -> None:
         if self.transport is not None and not self.closing:
-            self.transport.write(responses.err("internal server error", responses.SYS_TEMP))
+            self.say(responses.err("internal server error", responses.SYS_TEMP))
             self.close()
 
 

@@ -18,6 +18,10 @@ import re
 import time
 from collections.abc import Sequence
 
+from OpenSSL import SSL
+from twisted.protocols.tls import TLSMemoryBIOProtocol
+from twisted.python.failure import Failure
+
 from pop3d.core.actions import Action, Authenticate, Send, SendMessage
 from pop3d.core.registry import COMMANDS
 from pop3d.core.session import Session
@@ -87,6 +91,39 @@ class ConnectionWatch:
                 break
         self.observers.login_failed(self.conn, auth.username, auth.mechanism, code, reason, seconds)
 
+    def sent(self, data: bytes) -> None:
+        """The server wrote ``data`` on its own, not as a session's answer (autologout, shutdown)."""
+        self.observers.data_sent(self.conn, data)
+
+    def tls_established(self, transport: object) -> None:
+        """The TLS handshake on ``transport`` completed: report its version and cipher."""
+        tls = tls_connection(transport)
+        if tls is None:
+            return
+        alpn = tls.get_alpn_proto_negotiated()
+        self.observers.tls_established(self.conn, tls.get_protocol_version_name(),
+                                       tls.get_cipher_name() or "unknown",
+                                       alpn.decode("ascii", "replace") if alpn else None)
+
+    def connection_lost(self, reason: Failure) -> None:
+        """The connection is gone; if TLS broke it (a failed handshake), say why."""
+        if reason.check(SSL.Error):
+            self.observers.tls_failed(self.conn, tls_error_text(reason.value))
+
     def closed(self, session: Session | None) -> None:
         """The connection is gone."""
         self.observers.connection_closed(self.conn, summarize(session, self.committed))
+
+
+def tls_connection(transport: object) -> SSL.Connection | None:
+    """The OpenSSL connection under ``transport`` (implicit TLS, or TCP after STLS)."""
+    tls = transport if isinstance(transport, TLSMemoryBIOProtocol) else getattr(transport, "protocol", None)
+    handle = tls.getHandle() if isinstance(tls, TLSMemoryBIOProtocol) else None
+    return handle if isinstance(handle, SSL.Connection) else None
+
+
+def tls_error_text(error: BaseException) -> str:
+    """OpenSSL's reasons (``unsupported protocol``, ``no shared cipher``) from an ``SSL.Error``."""
+    reasons = [entry[2] for entry in error.args[0] if isinstance(entry, tuple) and len(entry) == 3] \
+        if error.args and isinstance(error.args[0], list) else []
+    return "; ".join(str(r) for r in reasons) or str(error) or type(error).__name__

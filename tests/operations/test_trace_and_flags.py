@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import socket
+import ssl
 import stat
 import subprocess
+import time
 
+import pytest
 from daemons import POP3D, login, rsyslogd
 from maildrop_builders import make_mbox
 from support import Client
+from tls_kit import alice, make_certificate, server_with_tls_port, start_tls
 
 from pop3d.cli import build_parser
 
@@ -73,6 +79,7 @@ def test_sasl_answer_pipelined_after_a_refused_auth_is_redacted(tmp_path, make_s
     assert "C: AUTH NOSUCH" in session
 
 
+@pytest.mark.slow
 def test_pipelined_lists_cannot_flood_the_trace(tmp_path, make_server):
     make_mbox(str(tmp_path / "alice.mbox"), 500)
     trace = tmp_path / "trace.log"
@@ -94,6 +101,65 @@ def test_pipelined_lists_cannot_flood_the_trace(tmp_path, make_server):
     # Each LIST: its command line, the +OK line and one line counting the 500 others.
     assert grown < 40 * len(burst), f"{grown} trace octets for {len(burst)} sent"
     assert "S: (501 more lines, " in trace.read_text()  # the 500 and the "."
+
+
+def trace_session(trace) -> list[str]:
+    return [line.split("] ", 1)[1] for line in trace.read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_trace_records_autologout_and_the_shutdown_err(tmp_path, make_server):
+    make_mbox(str(tmp_path / "alice.mbox"), 1)
+    trace = tmp_path / "trace.log"
+    users = {"alice": {"password": "Sekrit-pw", "maildrop": f"mbox:{tmp_path}/alice.mbox"}}
+    server = make_server(users, extra={"auth": {"trusted_networks": ["127.0.0.0/8"]}, "timeout": 1,
+                                       "shutdown_grace": 0}, args=["-t", str(trace)])
+    idle = Client.connect(server.port)
+    assert idle.line().startswith(b"+OK")
+    assert idle.line() == b"-ERR autologout; idle for too long"
+    client = Client.connect(server.port)
+    assert login(client, "alice", "Sekrit-pw").startswith(b"+OK")
+    client.send(b"NOOP\r\n")
+    assert client.line() == b"+OK"
+    server.signal(signal.SIGTERM)
+    assert client.line() == b"-ERR [SYS/TEMP] server shutting down; no messages were deleted"
+    assert server.proc.wait(10) == 0
+    session = trace_session(trace)
+    assert "S: -ERR autologout; idle for too long" in session
+    assert "S: -ERR [SYS/TEMP] server shutting down; no messages were deleted" in session
+
+
+def test_trace_records_every_tls_outcome(tmp_path):
+    cert = make_certificate(str(tmp_path / "certs"))
+    trace = tmp_path / "trace.log"
+    workdir = str(tmp_path / "server")
+    os.makedirs(workdir)
+    with server_with_tls_port(workdir, alice(workdir), cert, args=["-t", str(trace)]) as (server, tls_port):
+        client = Client.connect(server.port)
+        assert client.line().startswith(b"+OK")
+        assert client.cmd("STLS").startswith(b"+OK")
+        start_tls(client, cert)
+        assert client.cmd("QUIT").startswith(b"+OK")
+        # A client that offers only TLS 1.2 with CBC suites: the handshake fails, the trace says why.
+        old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        old.check_hostname, old.verify_mode = False, ssl.CERT_NONE
+        old.maximum_version = ssl.TLSVersion.TLSv1_2
+        old.set_ciphers("ECDHE-ECDSA-AES128-SHA")
+        raw = socket.create_connection(("127.0.0.1", tls_port), timeout=10)
+        try:
+            old.wrap_socket(raw, server_hostname="localhost")
+            raise AssertionError("a CBC handshake succeeded")
+        except (ssl.SSLError, ConnectionError):
+            pass
+        raw.close()
+        deadline = time.monotonic() + 5
+        while "TLS failed" not in trace.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    session = trace_session(trace)
+    established = [line for line in session if line.startswith("* TLS established: ")]
+    assert established and re.fullmatch(r"\* TLS established: TLSv1\.[23] \S+", established[0]), established
+    failed = [line for line in session if line.startswith("* TLS failed: ")]
+    assert failed and "no shared cipher" in failed[0], failed
 
 
 def test_trace_file_that_cannot_be_opened_is_a_clear_error(tmp_path):
