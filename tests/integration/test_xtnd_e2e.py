@@ -18,6 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 from support import Client
+from unix_kit import chown_tree, unix_account
 
 CAPTURE = """\
 #!{python}
@@ -227,3 +228,22 @@ def test_xmit_spam_run_hits_the_per_user_rate_limit(make_server, tmp_path):
     c.cmd("USER alice")
     assert c.cmd("PASS alice-pw").startswith(b"+OK")
     assert xmit(c, [b"To: v@example.org", b"", b"buy now"]).startswith(b"-ERR [SYS/TEMP] too many messages")
+
+
+def test_xmit_for_a_unix_user_runs_as_that_user_not_root(make_server, tmp_path):
+    script, out = capture_script(tmp_path)
+    with unix_account("Unix pw 1!") as name:
+        home = os.path.expanduser(f"~{name}")
+        write_maildir(os.path.join(home, "Maildir"))
+        chown_tree(home, name)
+        server = make_server({}, {"users": [{"type": "unix", "maildrop": "maildir:~/Maildir"}],
+                                  "xtnd": {"enabled": True, "submit": [script], "run_as": SUBMIT_USER,
+                                           "mail_domain": DOMAIN}})
+        c = Client.connect(server.port)
+        c.line()
+        c.cmd(f"USER {name}")
+        assert c.cmd("PASS Unix pw 1!").startswith(b"+OK")
+        assert xmit(c, [b"To: bob@example.org", b"", b"hello"]) == b"+OK message submitted"
+        assert captured(out)["uid"] == pwd.getpwnam(name).pw_uid  # the user, not root nor run_as
+        assert captured(out)["argv"] == [f"-f{name}@{DOMAIN}"]
+        c.cmd("QUIT")
