@@ -69,12 +69,20 @@ def load_user_source(section: Section) -> UserSourceConfig:
 
 
 def load_limits(section: Section) -> Limits:
+    max_line = section.int("max_line", Limits.max_line, minimum=255, maximum=65536)
+    max_sasl_line = section.int("max_sasl_line", Limits.max_sasl_line, minimum=255, maximum=1 << 20)
     limits = Limits(
-        max_line=section.int("max_line", Limits.max_line, minimum=255, maximum=65536),
+        max_line=max_line,
         max_bad_commands=section.int("max_bad_commands", Limits.max_bad_commands, minimum=1),
         max_auth_failures=section.int("max_auth_failures", Limits.max_auth_failures, minimum=1),
         lock_timeout=section.float("lock_timeout", Limits.lock_timeout, minimum=0),
-        max_sasl_line=section.int("max_sasl_line", Limits.max_sasl_line, minimum=255, maximum=1 << 20),
+        max_sasl_line=max_sasl_line,
+        # A line is discarded up to this length, then the connection closes: longer than any line read.
+        max_line_discard=section.int("max_line_discard", Limits.max_line_discard,
+                                     minimum=max(max_line, max_sasl_line), maximum=1 << 26),
+        login_timeout=section.float("login_timeout", Limits.login_timeout, minimum=1),
+        max_commands_before_login=section.int("max_commands_before_login",
+                                              Limits.max_commands_before_login, minimum=1),
         max_connections=section.int("max_connections", Limits.max_connections, minimum=1),
         max_connections_per_address=section.int(
             "max_connections_per_address", Limits.max_connections_per_address, minimum=1),

@@ -35,6 +35,12 @@ class Limits:
     lock_timeout: float = 10.0
     #: Longest SASL continuation line (RFC 5034 sets no bound; tokens can be big).
     max_sasl_line: int = 16384
+    #: A line this long is no longer discarded to its end: the connection closes.
+    max_line_discard: int = 1 << 20
+    #: Seconds from connecting to a finished login; commands do not extend it.
+    login_timeout: float = 60.0
+    #: Lines a client may send before it has logged in.
+    max_commands_before_login: int = 50
     #: Connections served at once, in total and from one client address.
     max_connections: int = 200
     max_connections_per_address: int = 20

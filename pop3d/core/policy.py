@@ -17,6 +17,8 @@ class SessionPolicy:
     version: str = __version__
     #: Close the connection after this many unknown or invalid commands in a row.
     max_bad_commands: int = 20
+    #: Close the connection after this many lines before login (SASL answers included).
+    max_commands_before_login: int = 50
     #: Close the connection after this many failed logins.
     max_auth_failures: int = 3
     #: STLS can be offered on this connection (TLS configured, not yet active).

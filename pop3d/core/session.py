@@ -50,6 +50,8 @@ class Session:
         self.poll = False
         self.bad_commands = 0
         self.auth_failures = 0
+        #: Lines read before login (capped: a connection slot must not be held for free).
+        self.lines_before_login = 0
         self.continuation: Continuation | None = None
         #: Set by the adapter when the commit failed, for statistics.
         self.commit_error: str | None = None
@@ -73,6 +75,8 @@ class Session:
         """Handle one command line (without its CRLF)."""
         if self.busy or self.closed:
             raise ProtocolStateError(f"line received in {self.state.value}")
+        if self._over_login_cap():
+            return self.hang_up("too many commands before login, closing")
         if self.continuation is not None:
             handler, self.continuation = self.continuation, None
             return self._run(lambda: handler(line))
@@ -89,12 +93,21 @@ class Session:
         """The client sent a line over the length limit; it was discarded."""
         if self.busy or self.closed:
             raise ProtocolStateError(f"line received in {self.state.value}")
+        if self._over_login_cap():
+            return self.hang_up("too many commands before login, closing")
         handler, self.continuation = self.continuation, None
         on_long_line = getattr(handler, "line_too_long", None)
         if on_long_line is not None:
             # Multi-line data (XTND XMIT) reads on to its end, never as commands.
             return self._run(on_long_line)
         return self._invalid("line too long")
+
+    def hang_up(self, text: str) -> list[Action]:
+        """Give up on a client that broke a limit: say why, and close."""
+        self.continuation = None
+        if self.state in (State.AUTHORIZATION, State.AUTHENTICATING, State.TRANSACTION):
+            self._move(Event.TOO_MANY_ERRORS)
+        return [Send(responses.err(text)), Close()]
 
     def login_succeeded(
         self,
@@ -208,6 +221,12 @@ class Session:
         if self.state is State.AUTHENTICATING:
             return State.AUTHORIZATION.value
         return self.state.value
+
+    def _over_login_cap(self) -> bool:
+        if self.state is not State.AUTHORIZATION:
+            return False
+        self.lines_before_login += 1
+        return self.lines_before_login > self.policy.max_commands_before_login
 
     def _move(self, event: Event) -> None:
         self.state = next_state(self.state, event)

@@ -49,6 +49,7 @@ def base_policy(config: Config) -> SessionPolicy:
         hostname=config.hostname,
         max_bad_commands=limits.max_bad_commands,
         max_auth_failures=limits.max_auth_failures,
+        max_commands_before_login=limits.max_commands_before_login,
         login_delay=(config.login_delay.seconds or 0) if config.login_delay.enabled else None,
         login_delay_per_user=config.login_delay.enabled,
         expire=config.expire,

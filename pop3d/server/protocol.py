@@ -1,8 +1,13 @@
-"""The thin Twisted protocol that drives a sans-IO :class:`Session`.
+"""The thin Twisted protocol that carries out what a sans-IO :class:`Connection` asks.
 
-It splits bytes into bounded lines, feeds them to the session one at a time
-(strictly in order, holding pipelined lines while the session or a message
-transfer is busy), and carries out the actions the session returns.
+It feeds the bytes it reads to the connection (which splits lines, bounds
+them, paces the pipeline and drives the :class:`Session`) and performs the
+actions that come back: writing answers, streaming messages, checking
+credentials, committing, starting TLS, pausing and resuming reading,
+yielding to the reactor between batches of commands, and closing.  Actions
+reported while others are being carried out (a small message streamed at
+once, say) are queued, never nested, so a long pipeline runs in constant
+stack depth.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import deque
+from collections.abc import Callable
 
 from twisted.cred import error as cred_error
 from twisted.internet import defer, protocol, threads
@@ -26,12 +32,20 @@ from pop3d.auth.records import SourceUnavailable
 from pop3d.core import responses
 from pop3d.core.actions import Action, Authenticate, Close, Commit, Send, SendMessage, StartTLS
 from pop3d.core.challenge import make_challenge
-from pop3d.core.lines import TOO_LONG, LineBuffer
+from pop3d.core.connection import (
+    Connection,
+    LineLimits,
+    LinesArrived,
+    PauseReading,
+    ResumeReading,
+    RunLater,
+    StreamAction,
+)
 from pop3d.core.session import Session
 from pop3d.core.states import State
 from pop3d.maildrop import Maildrop, MaildropBusy, MaildropError
 from pop3d.server.context import ServerContext
-from pop3d.server.streaming import MessageProducer
+from pop3d.server.streaming import MessageProducer, ResponseWriter
 from pop3d.server.submission import Submission
 from pop3d.server.tls import transport_is_tls
 from pop3d.server.watch import ConnectionWatch
@@ -40,33 +54,36 @@ from pop3d.server.xtnd_adapter import XTND_ACTIONS, XtndAdapter
 
 log = Logger()
 
-#: Pipelined lines held before we stop reading from the socket.
-MAX_QUEUED_LINES = 100
 #: After closing a TLS connection, seconds to wait for the client's close_notify
 #: before closing the TCP connection under it anyway (POP3 expects no reply).
 TLS_CLOSE_WAIT = 1.0
+#: After closing, seconds a client that does not read may keep the connection (and its slot).
+CLOSE_WAIT = 10.0
+
+#: Something that streams an answer (or runs XMIT's submission) while lines wait.
+Transfer = MessageProducer | HeaderListProducer | Submission
 
 
 @implementer(IHandshakeListener)
 class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
     def __init__(self, context: ServerContext) -> None:
         self.context = context
-        limits = context.config.limits
-        self.max_line = limits.max_line
-        self.max_sasl_line = limits.max_sasl_line
-        # pump() raises the bound only while a SASL continuation is awaited.
-        self.lines = LineBuffer(self.max_line)
-        self.queue: deque[bytes | object] = deque()
         self.session: Session | None = None
+        #: Framing, pipelining and flow control for the session (see pop3d.core.connection).
+        self.conn: Connection | None = None
+        self.writer: ResponseWriter | None = None
         self.maildrop: Maildrop | None = None
         self.logged_in: LoggedIn | None = None
         #: A response in progress (RETR, XLIST) or an XMIT submission: lines wait.
-        self.transfer: MessageProducer | HeaderListProducer | Submission | None = None
+        self.transfer: Transfer | None = None
         self.xtnd = XtndAdapter(self)
         self.closing = False
         #: connectionLost has run: the client is gone.
         self.lost = False
-        self.paused = False
+        #: Actions waiting to be carried out, in order (see perform).
+        self.pending: deque[Action | StreamAction] = deque()
+        self.performing = False
+        self.run_later: IDelayedCall | None = None
         #: The client's address, once the connection limits admitted it.
         self.admitted: str | None = None
         #: Reports this connection's events to the context's observers (logs, trace).
@@ -75,6 +92,22 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
         self.auth_started = 0.0
         self.held_refusal: IDelayedCall | None = None
         self.tls_close_timer: IDelayedCall | None = None
+        self.close_timer: IDelayedCall | None = None
+        #: Ends a connection that has not logged in within limits.login_timeout, busy or not.
+        self.login_timer: IDelayedCall | None = None
+        self.handlers: dict[type, Callable[[object], None]] = {
+            Send: lambda action: self.write(action.data),  # type: ignore[attr-defined]
+            SendMessage: self.send_message,  # type: ignore[dict-item]
+            Authenticate: self.authenticate,  # type: ignore[dict-item]
+            Commit: self.commit,  # type: ignore[dict-item]
+            StartTLS: lambda action: self.start_tls(),
+            Close: lambda action: self.close(),
+            LinesArrived: lambda action: self.resetTimeout(),
+            PauseReading: lambda action: self.transport.pauseProducing(),
+            ResumeReading: lambda action: self.transport.resumeProducing(),
+            RunLater: lambda action: self.yield_then_run(),
+            **{kind: self.xtnd.perform for kind in XTND_ACTIONS},  # type: ignore[dict-item]
+        }
 
     # -- connection life ---------------------------------------------------
 
@@ -95,8 +128,14 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
         policy = self.context.policy_for(tls_active=tls, peer_host=peer_host)
         self.session = Session(policy, make_challenge(policy.hostname))
         self.setTimeout(self.context.config.timeout)
+        self.login_timer = self.callLater(self.context.config.limits.login_timeout, self.login_timed_out)
         self.watch = ConnectionWatch(self.context.observers, self.transport)
-        self.perform(self.session.greeting())
+        limits = self.context.config.limits
+        self.conn = Connection(self.session, LineLimits(limits.max_line, limits.max_sasl_line,
+                                                        limits.max_line_discard), self.watch)
+        self.writer = ResponseWriter(self.transport, self.output_held)
+        self.writer.attach()
+        self.perform(self.conn.start())
 
     def factory_is_tls(self) -> bool:
         return False
@@ -109,23 +148,25 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
         """Write what the server sends on its own, not as the session's answer; trace it too."""
         if self.watch is not None:
             self.watch.sent(data)
-        self.transport.write(data)
+        self.write(data)
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:  # noqa: N802
         if self.watch is not None:
             self.watch.connection_lost(reason)
         self.setTimeout(None)
         self.context.connections.discard(self)
-        if self.held_refusal is not None and self.held_refusal.active():
-            self.held_refusal.cancel()
-        if self.tls_close_timer is not None and self.tls_close_timer.active():
-            self.tls_close_timer.cancel()
+        for timer in (self.held_refusal, self.tls_close_timer, self.close_timer, self.run_later,
+                      self.login_timer):
+            if timer is not None and timer.active():
+                timer.cancel()
         if self.admitted is not None:
             self.context.limiter.release(self.admitted)
             self.admitted = None
         self.closing = True
         self.lost = True
-        self.queue.clear()
+        self.pending.clear()
+        if self.conn is not None:
+            self.conn.close()
         # A dropped connection commits nothing: just release the lock.  But a
         # commit already running after QUIT keeps it until it ends (commit()),
         # and the session is reported (Stats) once it is known what it deleted.
@@ -137,6 +178,8 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
     def report_closed(self) -> None:
         if self.watch is not None:
             self.watch, watch = None, self.watch
+            if self.conn is not None:
+                self.conn.watch = None
             watch.closed(self.session)
 
     def timeoutConnection(self) -> None:  # noqa: N802
@@ -145,80 +188,73 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
         self.say(responses.err("autologout; idle for too long"))
         self.close()
 
+    def login_timed_out(self) -> None:
+        """No login yet: commands do not buy time, so idle slots cannot be held before login."""
+        self.login_timer = None
+        if self.transport is None or self.closing:
+            return
+        self.say(responses.err("autologout; login not completed in time"))
+        self.close()
+
     # -- input -------------------------------------------------------------
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802
-        if self.closing:
+        if self.closing or self.conn is None:
             return
-        lines = self.lines.feed(data)
-        if lines:
-            # Only complete lines count as activity: a client dribbling a
-            # partial line (slowloris) still times out.
-            self.resetTimeout()
-            self.queue.extend(lines)
-        self.pump()
+        self.carry_out(self.conn.receive_data, data)
 
-    def pump(self) -> None:
-        """Feed queued lines to the session while nothing is in progress."""
-        session = self.session
-        assert session is not None
-        while self.queue and not self.closing and not session.busy and self.transfer is None:
-            line = self.queue.popleft()
-            try:
-                if line is TOO_LONG or len(line) > self.line_limit():  # type: ignore[arg-type]
-                    if self.watch is not None:
-                        self.watch.line(session, None)
-                    actions = session.line_too_long()
-                else:
-                    assert isinstance(line, bytes)
-                    if self.watch is not None:
-                        self.watch.line(session, line)
-                    actions = session.receive_line(line)
-                self.perform(actions)
-            except Exception:
-                self.internal_error()
-        # Bytes arriving now belong to the next line the session will read.
-        self.lines.max_length = self.max_line if self.queue else self.line_limit()
-        self.flow_control()
-
-    def line_limit(self) -> int:
-        """The longest line the session accepts next: a command or a SASL response."""
-        awaiting_sasl = self.session is not None and self.session.continuation is not None
-        return self.max_sasl_line if awaiting_sasl else self.max_line
-
-    def flow_control(self) -> None:
-        """Stop reading while too many pipelined lines wait."""
-        if self.transport is None:
+    def carry_out(self, call: Callable[..., list[Action | StreamAction]], *args: object) -> None:
+        """Ask the connection for its next actions and perform them; a bug hangs up."""
+        if self.conn is None:
             return
-        if len(self.queue) > MAX_QUEUED_LINES and not self.paused:
-            self.paused = True
-            self.transport.pauseProducing()
-        elif self.paused and len(self.queue) <= MAX_QUEUED_LINES // 2:
-            self.paused = False
-            self.transport.resumeProducing()
+        try:
+            actions = call(*args)
+        except Exception:
+            self.internal_error()
+            return
+        self.perform(actions)
+
+    def yield_then_run(self) -> None:
+        """Let every other connection have its turn before the next batch of commands."""
+        assert self.conn is not None
+        self.run_later = self.callLater(0, self.run_batch)
+
+    def run_batch(self) -> None:
+        self.run_later = None
+        if not self.closing and self.conn is not None:
+            self.carry_out(self.conn.run)
+
+    def output_held(self, octets: int) -> None:
+        """The writer holds ``octets`` the client has not taken: the connection may pause."""
+        if not self.closing and self.conn is not None:
+            self.carry_out(self.conn.output_buffered, octets)
 
     # -- actions -----------------------------------------------------------
 
-    def perform(self, actions: list[Action]) -> None:
-        if self.watch is not None and self.session is not None:
-            self.watch.performing(self.session, actions)
-        for action in actions:
-            if isinstance(action, Send):
-                self.transport.write(action.data)
-            elif isinstance(action, SendMessage):
-                self.send_message(action)
-            elif isinstance(action, Authenticate):
-                self.authenticate(action)
-            elif isinstance(action, Commit):
-                self.commit(action)
-            elif isinstance(action, StartTLS):
-                self.start_tls()
-            elif isinstance(action, Close):
-                self.close()
-            elif isinstance(action, XTND_ACTIONS):
-                self.xtnd.perform(action)
-            else:  # pragma: no cover - a new action type without a handler
-                raise TypeError(f"no handler for {action!r}")
+    def perform(self, actions: list[Action | StreamAction]) -> None:
+        """Carry out ``actions`` in order; those reported meanwhile wait their turn, never nest."""
+        self.pending.extend(actions)
+        if self.performing:
+            return
+        self.performing = True
+        try:
+            while self.pending:
+                action = self.pending.popleft()
+                if self.lost and not isinstance(action, Close):
+                    continue
+                try:
+                    self.handlers[type(action)](action)
+                except Exception:
+                    self.pending.clear()
+                    self.internal_error()
+        finally:
+            self.performing = False
+
+    def write(self, data: bytes) -> None:
+        if self.writer is not None and self.transfer is None:
+            self.writer.write(data)
+        elif self.transport is not None:
+            self.transport.write(data)
 
     def send_message(self, action: SendMessage) -> None:
         assert self.maildrop is not None
@@ -226,21 +262,35 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
             reader = self.maildrop.open_message(action.index)
         except MaildropError as exc:
             log.warn("cannot open message {n}: {exc}", n=action.index + 1, exc=exc)
-            self.transport.write(responses.err("message is no longer available", responses.SYS_TEMP))
+            self.write(responses.err("message is no longer available", responses.SYS_TEMP))
+            self.transfer_done(None, "")
             return
-        self.transfer = MessageProducer(self.transport, reader, action.status, action.body_lines,
-                                        on_progress=self.resetTimeout)
-        d = self.transfer.start()
+        self.stream(MessageProducer(self.transport, reader, action.status, action.body_lines,
+                                    on_progress=self.resetTimeout), "message transfer")
 
-        def done(result: object) -> None:
-            self.transfer = None
-            if isinstance(result, Failure) and not result.check(defer.CancelledError):
-                log.failure("message transfer failed", result)
+    def stream(self, producer: MessageProducer | HeaderListProducer, what: str) -> None:
+        """Stream a multi-line answer; the writer steps aside while the producer is registered."""
+        assert self.writer is not None
+        self.writer.detach()
+        self.run_transfer(producer, producer.start(), what)
+
+    def run_transfer(self, transfer: Transfer, d: defer.Deferred, what: str) -> None:  # type: ignore[type-arg]
+        """Lines wait until ``d`` fires: RETR, TOP, XLIST and XMIT end here."""
+        self.transfer = transfer
+        d.addBoth(self.transfer_done, what)
+
+    def transfer_done(self, result: object, what: str) -> object:
+        self.transfer = None
+        if isinstance(result, Failure):
+            if not result.check(defer.CancelledError):
+                log.failure(what + " failed", result)
                 self.close()
-            if not self.closing:
-                self.pump()
-
-        d.addBoth(done)
+            return None
+        if not self.closing and self.writer is not None and self.conn is not None:
+            self.writer.attach()
+            # XMIT's outcome is the session's answer to it; a streamed answer has none.
+            self.carry_out(self.conn.transfer_finished, result if isinstance(result, list) else [])
+        return None
 
     def authenticate(self, action: Authenticate) -> None:
         self.auth_started = time.monotonic()
@@ -255,11 +305,13 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
             return
         self.logged_in = logged_in
         self.maildrop = logged_in.maildrop
-        assert self.session is not None
-        self.perform(self.session.login_succeeded(logged_in.record.name, self.maildrop.messages(),
-                                                  logged_in.login_delay, monitor=logged_in.monitor,
-                                                  poll=logged_in.poll, expired=logged_in.expired))
-        self.pump()
+        if self.login_timer is not None and self.login_timer.active():
+            self.login_timer.cancel()
+        self.login_timer = None
+        assert self.session is not None and self.conn is not None
+        self.perform(self.conn.session_answered(self.session.login_succeeded(
+            logged_in.record.name, self.maildrop.messages(), logged_in.login_delay,
+            monitor=logged_in.monitor, poll=logged_in.poll, expired=logged_in.expired)))
 
     def login_failed(self, failure: Failure) -> None:
         if self.closing:
@@ -281,8 +333,7 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
         else:
             log.failure("login failed unexpectedly", failure)
             actions = self.session.login_failed("temporary failure, try later", responses.SYS_TEMP)
-        self.perform(actions)
-        self.pump()
+        self.answered(actions)
 
     def refuse_after_delay(self) -> None:
         """Answer bad credentials only once the failure delay is over, blocking no one."""
@@ -312,8 +363,7 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
         self.held_refusal = None
         if self.closing or self.session is None:
             return
-        self.perform(self.session.login_failed("invalid user name or password", responses.AUTH))
-        self.pump()
+        self.answered(self.session.login_failed("invalid user name or password", responses.AUTH))
 
     def commit(self, action: Commit) -> None:
         maildrop = self.maildrop
@@ -339,7 +389,7 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
                         self.watch.performing(self.session, [])
                     self.report_closed()
                 else:
-                    self.perform(self.session.commit_finished(error))
+                    self.answered(self.session.commit_finished(error))
 
         d.addBoth(finished)
         d.addErrback(self.unexpected)
@@ -352,8 +402,6 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
         executed as if it came over TLS.
         """
         assert self.session is not None and self.context.tls_options is not None
-        self.queue.clear()
-        self.lines.clear()
         self.transport.startTLS(self.context.tls_options)
         self.session.tls_started()
 
@@ -371,13 +419,32 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
         self.close()
         return True
 
+    def answered(self, actions: list[Action]) -> None:
+        """Carry out the session's answer to an outcome, then go on with the waiting lines."""
+        if self.conn is not None:
+            self.carry_out(self.conn.session_answered, actions)
+
     def close(self) -> None:
+        """Close once what was written is sent; abort a client that will not take it."""
+        first = not self.closing
         self.closing = True
-        self.queue.clear()
+        self.pending.clear()
+        if self.conn is not None:
+            self.conn.close()
+        if self.writer is not None and self.transfer is None:
+            self.writer.detach()  # hands over what it held; a registered producer would delay the close
         if self.transport is not None:
             self.transport.loseConnection()
             if transport_is_tls(self.transport) and self.tls_close_timer is None:
                 self.tls_close_timer = self.callLater(TLS_CLOSE_WAIT, self.close_under_tls)
+            if first and not self.lost:
+                self.close_timer = self.callLater(CLOSE_WAIT, self.abort)
+
+    def abort(self) -> None:
+        """The client did not take the last answers in time: drop the connection (and the lock)."""
+        self.close_timer = None
+        if not self.lost and self.transport is not None:
+            self.transport.abortConnection()
 
     def close_under_tls(self) -> None:
         """Twisted's TLS waits for the peer's close_notify; a POP3 server need not."""

@@ -1,8 +1,12 @@
-"""Stream one message to the client with backpressure.
+"""Write to the client with backpressure: short answers, and messages streamed.
 
-A pull producer: the transport asks for the next chunk only when its write
-buffer has drained, so a client reading a 50 MB message at a crawl holds one
-chunk of memory, and the reactor keeps serving everyone else in between.
+:class:`ResponseWriter` carries the session's short answers and holds them
+back while the transport's buffer is full, reporting how much it holds, so the
+connection stops running commands for a client that does not read.
+:class:`MessageProducer` streams one message as a pull producer: the transport
+asks for the next chunk only when its write buffer has drained, so a client
+reading a 50 MB message at a crawl holds one chunk of memory, and the reactor
+serves everyone else between chunks.
 """
 
 from __future__ import annotations
@@ -18,17 +22,78 @@ from pop3d.maildrop import MessageReader
 CHUNK = 64 * 1024
 
 
+@implementer(interfaces.IPushProducer)
+class ResponseWriter:
+    """Writes answers to ``transport``; holds them while the transport says its buffer is full.
+
+    Between transfers it is the transport's streaming producer: the transport
+    calls :meth:`pauseProducing` once its buffer passes its size and
+    :meth:`resumeProducing` once it has drained.  ``on_held`` is told the
+    octets held back each time that changes.
+    """
+
+    def __init__(self, transport: interfaces.ITransport, on_held: Callable[[int], object]) -> None:
+        self.transport = transport
+        self.on_held = on_held
+        self._held: list[bytes] = []
+        self.held = 0
+        self.blocked = False
+        self.attached = False
+
+    def attach(self) -> None:
+        """Become the transport's producer (again: after a transfer)."""
+        if not self.attached:
+            self.attached = True
+            self.transport.registerProducer(self, True)  # type: ignore[attr-defined]
+
+    def detach(self) -> None:
+        """Hand everything held to the transport and step aside (for a transfer, or closing)."""
+        if self.attached:
+            self.attached = False
+            self.transport.unregisterProducer()  # type: ignore[attr-defined]
+        self.blocked = False
+        self._release()
+
+    def write(self, data: bytes) -> None:
+        if self.blocked:
+            self._held.append(data)
+            self.held += len(data)
+            self.on_held(self.held)
+        else:
+            self.transport.write(data)
+
+    def pauseProducing(self) -> None:  # noqa: N802 (Twisted's name)
+        self.blocked = True
+
+    def resumeProducing(self) -> None:  # noqa: N802
+        self.blocked = False
+        self._release()
+
+    def stopProducing(self) -> None:  # noqa: N802
+        """The connection is gone: drop what is held."""
+        self._held, self.held = [], 0
+
+    def _release(self) -> None:
+        if self._held:
+            data, self._held, self.held = b"".join(self._held), [], 0
+            self.transport.write(data)  # may pause this producer again at once
+            self.on_held(0)
+
+
 @implementer(interfaces.IPullProducer)
 class PullResponse:
     """A multi-line response written as the transport asks for more.
 
-    Subclasses say what comes next with :meth:`next_piece` (None once the
-    terminator has been produced).  Each turn gathers pieces up to ``budget``
-    octets into one write: separate small writes for the status, the content
-    and the ``.`` would each cost a TCP segment and a round trip.
+    Subclasses say what comes next with :meth:`next_piece` and set
+    ``complete`` once the piece with the terminator is out.  Each turn gathers
+    pieces into one write (separate small writes for the status, the content
+    and the ``.`` would each cost a TCP segment and a round trip), up to
+    ``budget`` octets and at most ``pieces_per_turn`` pieces, so each turn's
+    work is bounded by what is read, not by what happens to be written.
     """
 
     budget = CHUNK
+    pieces_per_turn = 1
 
     def __init__(self, consumer: interfaces.IConsumer, status: bytes,
                  on_progress: Callable[[], object] | None = None) -> None:

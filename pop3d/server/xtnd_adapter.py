@@ -1,8 +1,7 @@
 """Carries out the XTND actions for one connection: XLIST streaming, XMIT spooling and submission.
 
-While an XLIST answer streams or a submission runs, the protocol's
-``transfer`` is set, so it feeds the session no further line until the
-answer is complete.
+An XLIST answer streams, and a submission runs, as the protocol's transfer:
+the session reads no further line until it is complete.
 """
 
 from __future__ import annotations
@@ -64,18 +63,7 @@ class XtndAdapter:
         assert proto.maildrop is not None
         producer = HeaderListProducer(proto.transport, proto.maildrop, action.header, action.indices,
                                       action.status, on_progress=proto.resetTimeout)
-        proto.transfer = producer
-        d = producer.start()
-
-        def done(result: object) -> None:
-            proto.transfer = None
-            if isinstance(result, Failure) and not result.check(defer.CancelledError):
-                log.failure("XLIST failed", result)
-                proto.close()
-            if not proto.closing:
-                proto.pump()
-
-        d.addBoth(done)
+        proto.stream(producer, "XLIST")
 
     def submit(self, action: Submit) -> None:
         proto = self.proto
@@ -83,11 +71,8 @@ class XtndAdapter:
         if submission is None:
             submission = Submission(proto.context.config.xtnd)
             submission.discard()
-        proto.transfer = submission
-        d = self.start_submission(submission, action)
 
-        def done(result: object) -> None:
-            proto.transfer = None
+        def done(result: object) -> list[Action]:
             error: str | None = None
             code: str | None = None
             if isinstance(result, Failure):
@@ -99,12 +84,10 @@ class XtndAdapter:
                     error, code = "mail submission failed", responses.SYS_TEMP
             else:
                 log.info("XTND XMIT from {user} handed to the submission command", user=action.user)
-            if proto.closing or proto.session is None or proto.transport is None:
-                return
-            proto.perform(proto.session.submission_finished(error, code))
-            proto.pump()
+            assert proto.session is not None
+            return proto.session.submission_finished(error, code)
 
-        d.addBoth(done)
+        proto.run_transfer(submission, self.start_submission(submission, action).addBoth(done), "XTND XMIT")
 
     def start_submission(self, submission: Submission, action: Submit) -> defer.Deferred[None]:
         """Run the command as a non-root identity, within the user's rate; else fail."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -44,19 +45,36 @@ def server(tmp_path_factory):
         yield srv
 
 
-def test_multi_megabyte_line_without_newline_never_grows_memory(server):
+def test_line_without_end_gets_err_at_once_and_is_dropped_to_its_end(server):
+    """Today's answer came only with the CRLF: a 10 MB line got nothing back for as long as it took."""
     c = greeted(server.port)
     before = rss_kib(server.proc.pid)
-    chunk = b"X" * (1 << 20)
-    for _ in range(24):
-        c.send(chunk)
+    c.send(b"USER " + b"X" * 4096)
+    c.sock.settimeout(2)
+    assert c.line() == b"-ERR line too long"  # before any CRLF
+    for _ in range(14):  # 900 KB more: under limits.max_line_discard (1 MiB), dropped as it comes
+        c.send(b"X" * 65536)
     c.send(b"\r\n")
-    assert c.line() == b"-ERR line too long"
-    grown = rss_kib(server.proc.pid) - before
-    assert grown < 8 * 1024, f"server grew by {grown} KiB while a 24 MB line arrived"
-    assert c.cmd("CAPA") == b"+OK capability list follows"
+    assert c.cmd("CAPA") == b"+OK capability list follows"  # no second answer for the long line
     c.multiline()
+    assert rss_kib(server.proc.pid) - before < 8 * 1024
     c.cmd("QUIT")
+
+
+def test_line_past_the_discard_bound_closes_the_connection(server):
+    c = greeted(server.port)
+    before = rss_kib(server.proc.pid)
+    # Just past 1 MiB: the server reads all of it, so its close is a FIN, never a reset.
+    for _ in range(18):
+        c.send(b"X" * 65536)
+    assert c.line() == b"-ERR line too long"
+    assert c.line() == b"-ERR line too long, closing"
+    assert c.closed()
+    with contextlib.suppress(OSError):  # nothing more is read from it
+        c.send(b"X" * 65536)
+    grown = rss_kib(server.proc.pid) - before
+    assert grown < 8 * 1024, f"server grew by {grown} KiB while a line of over 1 MiB arrived"
+    greeted(server.port).cmd("QUIT")  # the server goes on
 
 
 def test_line_over_the_limit_gets_err_and_the_session_goes_on(server):
@@ -157,3 +175,38 @@ def test_half_closed_client_is_dropped_without_commit(server):
         time.sleep(0.1)
     assert reply.startswith(b"+OK alice has 1 messages")
     again.cmd("QUIT")
+
+
+@pytest.mark.slow
+def test_unauthenticated_clients_sending_capa_every_second_cannot_hold_every_slot(tmp_path):
+    """All slots taken by clients that never log in but keep the idle timer alive with CAPA."""
+    make_maildir(str(tmp_path / "alice"), [b"x\n"])
+    users = {"alice": {"password": "pw", "maildrop": f"maildir:{tmp_path}/alice"}}
+    limits = {"max_connections": 6, "login_timeout": 2}
+    with running_server(str(tmp_path), users, {"timeout": 3, "limits": limits}) as srv:
+        time.sleep(0.2)  # let the readiness probe's connection close
+        squatters = [greeted(srv.port) for _ in range(6)]
+        refused = Client.connect(srv.port)
+        assert refused.line() == b"-ERR [SYS/TEMP] too many connections, try again later"
+        started = time.monotonic()
+        cut_off = 0
+        while time.monotonic() - started < 4 and cut_off < len(squatters):
+            cut_off = 0
+            for c in squatters:
+                try:
+                    c.send(b"CAPA\r\n")
+                    seen = c.sock.recv(65536, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+                    cut_off += b"login not completed" in seen
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    cut_off += 1
+            time.sleep(0.5)
+        assert cut_off == len(squatters), "clients that never logged in kept their slots"
+        for c in squatters:
+            assert c.closed(timeout=5)
+            assert c.buf.endswith(b"-ERR autologout; login not completed in time\r\n")
+        again = greeted(srv.port)
+        again.cmd("USER alice")
+        assert again.cmd("PASS pw").startswith(b"+OK")
+        again.cmd("QUIT")

@@ -13,7 +13,10 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
 
 import pop3d.server.protocol as protocol_module
+from pop3d.auth.portal import LoggedIn
+from pop3d.auth.records import UserRecord
 from pop3d.config.model import Config, Limits
+from pop3d.core.connection import BATCH, OUTPUT_HIGH
 from pop3d.core.messages import MessageInfo
 from pop3d.maildrop import EmptyMaildrop
 from pop3d.server.context import ServerContext, base_policy
@@ -86,13 +89,24 @@ def conn() -> Conn:
 # -- line lengths --------------------------------------------------------------
 
 
-def test_megabytes_without_a_newline_never_grow_the_buffer(conn):
+def test_line_without_end_is_refused_at_once_and_dropped_as_it_arrives(conn):
     chunk = b"A" * 65536
-    for _ in range(80):  # 5 MB
+    assert conn.send(chunk) == [b"-ERR line too long"]  # not only once the CRLF comes
+    for _ in range(14):  # under 1 MB in all: discarded, never buffered, never answered twice
         assert conn.send(chunk) == []
-        assert conn.proto.lines.pending <= LIMITS.max_line + 1
-    assert conn.send(b"\r\n") == [b"-ERR line too long"]
-    assert conn.send(b"CAPA\r\n")[0] == b"+OK capability list follows"
+        assert conn.proto.conn.lines.pending == 0
+    assert conn.send(b"\r\nCAPA\r\n")[0] == b"+OK capability list follows"
+    assert not conn.closed
+
+
+def test_line_past_the_discard_bound_closes_the_connection():
+    c = Conn(make_context(limits=Limits(max_line=300, max_sasl_line=4000, max_line_discard=100_000)))
+    c.take()
+    assert c.send(b"USER " + b"A" * 65536) == [b"-ERR line too long"]
+    assert not c.closed
+    assert c.send(b"A" * 40000) == [b"-ERR line too long, closing"]
+    assert c.closed
+    assert c.proto.session.closed
 
 
 def test_line_just_over_the_limit_is_refused_and_the_next_one_runs(conn):
@@ -119,10 +133,12 @@ def test_sasl_response_may_be_longer_than_a_command_but_is_bounded_too(conn):
 
 def test_sasl_bound_holds_while_bytes_trickle_in(conn):
     assert conn.send(b"AUTH LOGIN\r\n")[0].startswith(b"+ ")
+    answers = []
     for _ in range(100):
-        conn.send(b"B" * 1000)
-        assert conn.proto.lines.pending <= LIMITS.max_sasl_line + 1
-    assert conn.send(b"\r\n") == [b"-ERR line too long"]
+        answers += conn.send(b"B" * 1000)
+        assert conn.proto.conn.lines.pending <= LIMITS.max_sasl_line + 1
+    answers += conn.send(b"\r\n")
+    assert answers == [b"-ERR line too long"]
 
 
 # -- bad commands ----------------------------------------------------------------
@@ -168,13 +184,44 @@ def test_slowloris_partial_line_still_times_out():
 
 def test_whole_lines_keep_the_connection_alive():
     clock = task.Clock()
-    c = Conn(make_context(timeout=10), clock=clock)
+    c = Conn(make_context(timeout=10, limits=Limits(login_timeout=1000)), clock=clock)
     for _ in range(10):
         clock.advance(8)
         c.send(b"CAPA\r\n")
     assert not c.closed
     clock.advance(10)
     assert c.closed
+
+
+def test_capa_every_few_seconds_cannot_hold_a_slot_past_the_login_timeout():
+    clock = task.Clock()
+    c = Conn(make_context(timeout=10, limits=Limits(login_timeout=30)), clock=clock)
+    c.take()
+    for _ in range(5):  # CAPA every 5 s resets the idle timer, not the login timer
+        clock.advance(5)
+        assert c.send(b"CAPA\r\n")[0] == b"+OK capability list follows"
+    clock.advance(5)
+    assert c.take() == [b"-ERR autologout; login not completed in time"]
+    assert c.closed
+
+
+def test_login_timer_stops_at_login():
+    clock = task.Clock()
+    c = Conn(make_context(timeout=100, limits=Limits(login_timeout=30)), clock=clock)
+    session, maildrop = c.proto.session, RecordingMaildrop()
+    session.authenticate("alice", object(), "USER")
+    logged_in = LoggedIn(UserRecord("alice", None), maildrop)  # type: ignore[arg-type]
+    c.proto.login_succeeded((None, logged_in, None))
+    clock.advance(60)
+    assert not c.closed
+
+
+def test_commands_before_login_are_capped():
+    c = Conn(make_context(limits=Limits(max_commands_before_login=3)))
+    c.take()
+    out = c.send(b"CAPA\r\nUSER a\r\nFOO\r\nNOOP\r\nCAPA\r\n")
+    assert out[-2:] == [b"-ERR unknown command", b"-ERR too many commands before login, closing"]
+    assert c.closed and c.proto.session.closed
 
 
 def test_timeout_applies_while_a_sasl_exchange_waits():
@@ -195,7 +242,7 @@ def test_stls_discards_pipelined_lines_and_partial_input():
     assert c.transport.tls_started_with is c.proto.context.tls_options
     assert c.transport.written_before_tls.endswith(b"+OK begin TLS negotiation\r\n")
     assert c.transport.value() == c.transport.written_before_tls  # nothing answered after
-    assert not c.proto.queue and c.proto.lines.pending == 0
+    assert c.proto.conn.lines.pending == 0
     assert c.proto.session is not None and c.proto.session.pending_user is None
     c.transport.clear()
     assert c.send(b"S secret\r\n") == [b"-ERR unknown command"]
@@ -327,3 +374,58 @@ def test_client_vanishing_in_transaction_releases_the_lock_at_once():
     c.send(b"DELE 1\r\n")
     c.proto.connectionLost()
     assert maildrop.closed
+
+
+# -- pipelining ---------------------------------------------------------------------------
+
+
+def logged_in(context: ServerContext | None = None) -> Conn:
+    c = Conn(context or make_context())
+    session = c.proto.session
+    maildrop = RecordingMaildrop()
+    session.authenticate("alice", object(), "USER")  # the portal is bypassed here
+    c.proto.maildrop = maildrop
+    c.proto.perform(c.proto.conn.session_answered(session.login_succeeded("alice", maildrop.messages())))
+    c.take()
+    return c
+
+
+def next_turn(clock: task.Clock) -> None:
+    """One reactor turn: run the calls due now, not those they schedule (task.Clock would)."""
+    due = [call for call in clock.calls if call.getTime() <= clock.seconds()]
+    for call in due:
+        clock.calls.remove(call)
+        call.called = 1
+        call.func(*call.args, **call.kw)
+
+
+def test_100000_pipelined_noops_run_a_small_batch_per_reactor_turn():
+    c = logged_in()
+    answered = c.send(b"NOOP\r\n" * 100_000)
+    assert answered == [b"+OK"] * BATCH, "more than one batch of commands ran in one reactor turn"
+    assert c.transport.producerState == "paused"  # and the rest waits unread
+    turns = 1
+    while len(answered) < 100_000:
+        next_turn(c.clock)  # the next reactor turn: other clients have had theirs
+        batch = c.take()
+        assert 0 < len(batch) <= BATCH
+        answered += batch
+        turns += 1
+    assert turns == 100_000 // BATCH
+    assert c.transport.producerState == "producing"
+
+
+def test_reading_pauses_while_a_client_leaves_its_answers_unread():
+    c = logged_in()
+    writer = c.proto.writer
+    writer.pauseProducing()  # the transport's buffer is full: the client does not read
+    c.send(b"LIST\r\n" * 12000)  # 540 KB of answers from 72 KB of commands
+    for _ in range(1000):
+        next_turn(c.clock)
+    assert OUTPUT_HIGH < writer.held <= OUTPUT_HIGH + 1000, "answers piled up for a client that reads nothing"
+    assert c.transport.producerState == "paused"
+    held = len(c.take())
+    writer.resumeProducing()  # the client read everything
+    for _ in range(2000):
+        next_turn(c.clock)
+    assert held + len(c.take()) == 12000 * 4  # each LIST: status, two messages, "."
