@@ -18,15 +18,34 @@ from collections.abc import Iterable
 TERMINATOR = b".\r\n"
 
 
-def _split_complete(carry: bytes, chunk: bytes) -> tuple[bytes, bytes]:
-    """Join ``carry`` and ``chunk``; return (complete lines, new partial line)."""
-    data = carry + chunk if carry else chunk
-    cut = data.rfind(b"\n") + 1
-    return data[:cut], data[cut:]
+class _Joiner:
+    """Holds back a chunk's last CR (it may belong to an LF in the next chunk).
 
+    Each chunk is worked on whole, with bytes operations that run in C, and
+    nothing but that one CR is carried over: a line of any length costs
+    linear time and bounded memory.
+    """
 
-def _strip_cr(line: bytes) -> bytes:
-    return line[:-1] if line.endswith(b"\r") else line
+    def __init__(self) -> None:
+        self.cr = False
+        #: The next octet starts a line.
+        self.at_line_start = True
+
+    def take(self, chunk: bytes) -> bytes:
+        """The chunk with last time's CR before it and its own final CR held back."""
+        if self.cr:
+            chunk = b"\r" + chunk
+        self.cr = chunk.endswith(b"\r")
+        return chunk[:-1] if self.cr else chunk
+
+    def passed(self, data: bytes) -> None:
+        if data:
+            self.at_line_start = data.endswith(b"\n")
+
+    @property
+    def partial_line(self) -> bool:
+        """A last line without its LF is pending (it gets a CRLF at the end)."""
+        return self.cr or not self.at_line_start
 
 
 class WireSizer:
@@ -77,11 +96,13 @@ class MessageEncoder:
     With ``body_lines`` set, behave as TOP: send the header, the blank line
     that ends it, and at most that many body lines; ``done`` turns true once
     nothing more will be produced, so the caller can stop reading.
-    The terminating ``.`` line comes from :meth:`finish`.
+    The terminating ``.`` line comes from :meth:`finish`.  Whatever the line
+    lengths, each chunk costs time linear in its size and nothing is kept
+    between chunks but one CR.
     """
 
     def __init__(self, body_lines: int | None = None) -> None:
-        self._carry = b""
+        self._joiner = _Joiner()
         self._body_lines = body_lines
         self._in_header = True
         self.done = False
@@ -89,52 +110,54 @@ class MessageEncoder:
     def feed(self, chunk: bytes) -> bytes:
         if self.done:
             return b""
-        complete, self._carry = _split_complete(self._carry, chunk)
-        if not complete:
-            return b""
-        if self._body_lines is None:
-            return self._encode_block(complete)
-        return self._encode_limited(complete)
+        # In LF form a line is what precedes an LF; its CR (if any) is back at the end.
+        lf = self._joiner.take(chunk).replace(b"\r\n", b"\n")
+        if self._body_lines is not None:
+            lf = self._cut(lf)
+        return self._stuff(lf)
 
     def finish(self) -> bytes:
-        """Flush a final line without newline and return it with the terminator."""
-        tail = b""
-        if self._carry and not self.done:
-            tail = self._encode_limited(self._carry + b"\n") if self._body_lines is not None \
-                else self._encode_block(self._carry + b"\n")
-        self._carry = b""
+        """End a final line without newline and return it with the terminator."""
+        tail = b"\r\n" if self._joiner.partial_line and not self.done else b""
+        self._joiner = _Joiner()
         self.done = True
         return tail + TERMINATOR
 
-    @staticmethod
-    def _encode_block(complete: bytes) -> bytes:
-        """Encode whole lines at once (fast path for RETR)."""
-        lf = complete.replace(b"\r\n", b"\n")
-        lf = lf.replace(b"\n.", b"\n..")
-        if lf.startswith(b"."):
-            lf = b"." + lf
-        return lf.replace(b"\n", b"\r\n")
+    def _stuff(self, lf: bytes) -> bytes:
+        """Dot-stuff LF-form text and give every line a CRLF end."""
+        if not lf:
+            return b""
+        out = lf.replace(b"\n.", b"\n..")
+        if self._joiner.at_line_start and out.startswith(b"."):
+            out = b"." + out
+        self._joiner.passed(lf)
+        return out.replace(b"\n", b"\r\n")
 
-    def _encode_limited(self, complete: bytes) -> bytes:
-        """Encode line by line, counting body lines for TOP."""
-        out = []
-        for raw in complete.split(b"\n")[:-1]:
-            line = _strip_cr(raw)
-            if self._in_header:
-                if not line:
-                    self._in_header = False
+    def _cut(self, lf: bytes) -> bytes:
+        """TOP: what of ``lf`` lies before the end of the body lines asked for."""
+        start = 0
+        if self._in_header:
+            if self._joiner.at_line_start and lf.startswith(b"\n"):
+                start = 1
             else:
-                assert self._body_lines is not None
-                if self._body_lines <= 0:
-                    self.done = True
-                    break
-                self._body_lines -= 1
-            if line.startswith(b"."):
-                line = b"." + line
-            out.append(line + b"\r\n")
-        if not self._in_header and self._body_lines is not None and self._body_lines <= 0:
-            self.done = True
-        return b"".join(out)
+                blank = lf.find(b"\n\n")
+                if blank < 0:
+                    return lf
+                start = blank + 2
+            self._in_header = False
+        remaining = self._body_lines
+        assert remaining is not None
+        end = start
+        while remaining > 0:
+            found = lf.find(b"\n", end)
+            if found < 0:
+                self._body_lines = remaining
+                return lf
+            end = found + 1
+            remaining -= 1
+        self._body_lines = 0
+        self.done = True
+        return lf[:end]
 
 
 def encode_message(chunks: Iterable[bytes], body_lines: int | None = None) -> bytes:

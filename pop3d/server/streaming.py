@@ -102,12 +102,13 @@ class PullResponse:
         self.finished: defer.Deferred[None] = defer.Deferred()
         self._pending = status
         self._done = False
+        self.complete = False
 
     def start(self) -> defer.Deferred[None]:
         self.consumer.registerProducer(self, False)
         return self.finished
 
-    def next_piece(self) -> bytes | None:
+    def next_piece(self) -> bytes:
         raise NotImplementedError
 
     def release(self) -> None:
@@ -119,13 +120,15 @@ class PullResponse:
         parts = [self._pending]
         size = len(self._pending)
         self._pending = b""
-        while size < self.budget:
+        pieces = 0
+        while size < self.budget and pieces < self.pieces_per_turn:
             piece = self.next_piece()
-            if piece is None:
-                self._end()
-                break
             parts.append(piece)
             size += len(piece)
+            pieces += 1
+            if self.complete:
+                self._end()
+                break
         if size:
             self.consumer.write(b"".join(parts))
         if self.on_progress is not None:
@@ -146,25 +149,28 @@ class PullResponse:
 
 
 class MessageProducer(PullResponse):
-    """RETR and TOP: a stored message, encoded for the wire as it is read."""
+    """RETR and TOP: a stored message, encoded for the wire as it is read.
+
+    One chunk is read per turn, and the read that finds the end, so a small
+    message goes out in one write and a big one never holds the reactor.
+    """
+
+    pieces_per_turn = 2
 
     def __init__(self, consumer: interfaces.IConsumer, reader: MessageReader, status: bytes,
                  body_lines: int | None, on_progress: Callable[[], object] | None = None) -> None:
         super().__init__(consumer, status, on_progress)
         self.reader = reader
         self.encoder = MessageEncoder(body_lines)
-        self._terminated = False
 
-    def next_piece(self) -> bytes | None:
-        if self._terminated:
-            return None
+    def next_piece(self) -> bytes:
         chunk = self.reader.read(CHUNK)
         if not chunk:
-            self._terminated = True
+            self.complete = True
             return self.encoder.finish()
         data = self.encoder.feed(chunk)
-        if self.encoder.done:
-            self._terminated = True
+        if self.encoder.done:  # TOP has all it needs
+            self.complete = True
             data += self.encoder.finish()
         return data
 

@@ -1,8 +1,10 @@
 """XTND XLIST: stream one header line per message, reading only the headers.
 
 A pull producer like the RETR one: each time the transport's buffer drains
-it reads the headers of a few more messages, so a 10,000-message maildrop
-is listed without holding the whole answer in memory.
+it reads the headers of a few more messages (:data:`MESSAGES_PER_TURN`,
+counted in messages read, since one header may be long and its answer line
+short), so a 10,000-message maildrop is listed without holding the whole
+answer in memory or the reactor for long.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ log = Logger()
 MAX_HEADER = 256 * 1024
 #: Output gathered before it is handed to the transport.
 BATCH = 64 * 1024
+#: Messages whose headers are read in one turn.
+MESSAGES_PER_TURN = 16
 READ = 8192
 
 
@@ -83,6 +87,7 @@ class HeaderListProducer(PullResponse):
     """XTND XLIST: one header line per message, then the terminator."""
 
     budget = BATCH
+    pieces_per_turn = MESSAGES_PER_TURN
 
     def __init__(self, consumer: interfaces.IConsumer, maildrop: Maildrop, name: str,
                  indices: Sequence[int], status: bytes,
@@ -91,13 +96,10 @@ class HeaderListProducer(PullResponse):
         self.maildrop = maildrop
         self.name = name
         self.remaining = iter(indices)
-        self._terminated = False
 
-    def next_piece(self) -> bytes | None:
-        if self._terminated:
-            return None
+    def next_piece(self) -> bytes:
         index = next(self.remaining, None)
         if index is None:
-            self._terminated = True
+            self.complete = True
             return TERMINATOR
         return header_line(self.maildrop, index, self.name) + b"\r\n"

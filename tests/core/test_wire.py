@@ -156,3 +156,33 @@ def test_encode_message_matches_streaming_encoder(message, n):
     pieces = [message[i:i + 3] for i in range(0, len(message), 3)]
     assert encode_message(pieces) == encode(message, [])
     assert encode_message(pieces, body_lines=n) == encode(message, [], body_lines=n)
+
+
+# -- lines of any length: linear time, bounded memory ------------------------------
+
+
+def test_64mb_line_without_newline_streams_as_it_is_fed():
+    """A message with no newline froze the server: every chunk re-copied all before it."""
+    chunk = b"x" * 65536
+    encoder, sizer = MessageEncoder(), WireSizer()
+    for _ in range(1024):  # 64 MB
+        # Output keeps pace with input: nothing of the endless line is held back.
+        assert len(encoder.feed(chunk)) == len(chunk)
+        sizer.feed(chunk)
+    assert encoder.finish() == b"\r\n" + TERMINATOR
+    assert sizer.finish() == 64 * 1024 * 1024 + 2
+
+
+def test_only_a_final_cr_is_held_back_between_chunks():
+    encoder = MessageEncoder()
+    assert encoder.feed(b"abc\r") == b"abc"
+    assert encoder.feed(b"\n.def\r") == b"\r\n..def"
+    assert encoder.feed(b"\r") == b"\r"  # the first CR was content after all
+    assert encoder.finish() == b"\r\n" + TERMINATOR
+
+
+def test_top_finds_the_header_end_split_across_chunks():
+    encoder = MessageEncoder(body_lines=1)
+    out = encoder.feed(b"Subject: x\r") + encoder.feed(b"\n\r") + encoder.feed(b"\n.one\ntwo\n")
+    assert encoder.done
+    assert out + encoder.finish() == b"Subject: x\r\n\r\n..one\r\n.\r\n"

@@ -105,3 +105,52 @@ def test_crawling_reader_of_50mb_message(tmp_path, transport):
         login(after, "quick", "quick-pw")
         assert after.cmd("STAT") == b"+OK 1 18"
         after.cmd("QUIT")
+
+
+@pytest.mark.slow
+def test_64mb_message_without_newline_freezes_no_one(tmp_path):
+    """A 64 MB message with no newline froze the server 23 s on RETR (and 20 s at login)."""
+    workdir = str(tmp_path)
+    users = {
+        "huge": {"password": "huge-pw", "maildrop": maildir(f"{workdir}/huge", b"x" * (64 << 20))},
+        "quick": {"password": "quick-pw", "maildrop": maildir(f"{workdir}/quick", b"Subject: s\n\nhi\n")},
+    }
+    from support import running_server
+
+    with running_server(workdir, users) as server:
+        huge = Client.connect(server.port, timeout=60)
+        started = time.monotonic()
+        login(huge, "huge", "huge-pw")
+        login_seconds = time.monotonic() - started
+        huge.send(b"RETR 1\r\n")
+        worst = 0.0
+        received = 0
+        stop = threading.Event()
+
+        def drain() -> None:
+            nonlocal received
+            tail = b""
+            while not stop.is_set() and tail != b"\r\n.\r\n":
+                data = huge.sock.recv(1 << 20)
+                if not data:
+                    break
+                received += len(data)
+                tail = (tail + data)[-5:]
+
+        reader = threading.Thread(target=drain)
+        reader.start()
+        try:
+            while reader.is_alive():
+                t0 = time.monotonic()
+                quick = Client.connect(server.port)
+                login(quick, "quick", "quick-pw")
+                assert quick.cmd("STAT") == b"+OK 1 18"
+                quick.cmd("QUIT")
+                worst = max(worst, time.monotonic() - t0)
+        finally:
+            reader.join(60)
+            stop.set()
+        print(f"64 MB without newline: login {login_seconds:.2f}s, other client's worst {worst:.3f}s")
+        assert login_seconds < 5, f"measuring the message took {login_seconds:.1f}s"
+        assert received >= (64 << 20) + 2 + 3  # the line, its CRLF, the terminator
+        assert worst < 1.0, f"another client waited {worst:.2f}s"
