@@ -11,6 +11,7 @@ old configuration and logs one line saying why.
 from __future__ import annotations
 
 import signal
+import threading
 from collections.abc import Callable, Sequence
 
 from twisted.internet import defer, task
@@ -26,6 +27,8 @@ log = Logger()
 COMMIT_WAIT = 30.0
 #: How often the drain checks whether the sessions are gone.
 POLL = 0.1
+#: Seconds the end of a shutdown waits for busy worker threads (a login measuring a huge file).
+THREAD_WAIT = 5.0
 
 #: ServerContext fields a reload replaces (the rest hold live state, such as counters).
 RELOADED_FIELDS = ("config", "portal", "policy", "tls_options")
@@ -48,6 +51,7 @@ class Lifecycle:
 
     def install_signal_handlers(self) -> None:
         """Take over SIGTERM and SIGHUP (call once the reactor runs: it installs its own first)."""
+        stop_threads_promptly(self.reactor)
         call = self.reactor.callFromThread  # type: ignore[attr-defined]
         signal.signal(signal.SIGTERM, lambda signum, frame: call(self.stop))
         signal.signal(signal.SIGHUP, lambda signum, frame: call(self.reload))
@@ -135,6 +139,48 @@ class Lifecycle:
         else:
             log.info("reloaded {path}", path=path)
         return True
+
+
+def stop_threads_promptly(reactor: object, wait: float = THREAD_WAIT) -> None:
+    """Let the reactor's shutdown wait ``wait`` seconds at most for its busy worker threads.
+
+    Twisted's own shutdown joins every worker thread, so one thread busy with
+    a user's file (or waiting out an mbox lock) kept SIGTERM from ending the
+    process.  Here the worker threads are daemon threads; shutdown gives busy
+    ones ``wait`` seconds, then the process ends without them (a commit runs
+    only while its session is waited for, and commits are crash-safe anyway).
+    """
+    pool = reactor.getThreadPool()  # type: ignore[attr-defined]
+    shutdown_id = getattr(reactor, "threadpoolShutdownID", None)
+    if shutdown_id is None:
+        return
+    pool.threadFactory = lambda **kwargs: threading.Thread(daemon=True, **kwargs)
+    reactor.removeSystemEventTrigger(shutdown_id)  # type: ignore[attr-defined]
+    reactor.threadpoolShutdownID = None  # type: ignore[attr-defined]
+
+    def idle_or_late() -> defer.Deferred[None]:
+        done: defer.Deferred[None] = defer.Deferred()
+        deadline = reactor.seconds() + wait  # type: ignore[attr-defined]
+
+        def check() -> None:
+            if not pool.working or reactor.seconds() >= deadline:  # type: ignore[attr-defined]
+                done.callback(None)
+            else:
+                reactor.callLater(POLL, check)  # type: ignore[attr-defined]
+
+        check()
+        return done
+
+    def stop_pool() -> None:
+        if pool.working:
+            log.warn("stopping: {n} worker thread(s) still busy after {wait:g} s; not waiting for them",
+                     n=len(pool.working), wait=wait)
+        else:
+            pool.stop()
+
+    # "before" may take time (the reactor runs on); "during" is when the reactor ends.
+    reactor.addSystemEventTrigger("before", "shutdown", idle_or_late)  # type: ignore[attr-defined]
+    reactor.addSystemEventTrigger("during", "shutdown", stop_pool)  # type: ignore[attr-defined]
 
 
 def reload_loader(timeout_override: int | None) -> Callable[[str], Config]:
