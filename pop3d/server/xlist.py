@@ -9,6 +9,7 @@ answer in memory or the reactor for long.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Sequence
 
 from twisted.internet import interfaces
@@ -29,24 +30,38 @@ MESSAGES_PER_TURN = 16
 READ = 8192
 
 
+#: The blank line that ends a header: at the very start, or right after a line's LF.
+_BLANK_LINE = re.compile(rb"(?:^|\n)\r?\n")
+
+
 def header_lines(reader: MessageReader, limit: int = MAX_HEADER) -> Iterator[bytes]:
-    """The lines of a message's header (without line ends), up to the blank line."""
-    carry = b""
-    consumed = 0
-    while consumed < limit:
+    """The lines of a message's header (without line ends), up to the blank line.
+
+    Read up to ``limit`` octets and split once: linear in the header's size,
+    whatever its line lengths.  A last line cut off by ``limit`` is left out.
+    """
+    head = bytearray()
+    end = None
+    at_end = False
+    while len(head) < limit:
         chunk = reader.read(READ)
         if not chunk:
+            at_end = True
             break
-        consumed += len(chunk)
-        lines = (carry + chunk).split(b"\n")
-        carry = lines.pop()
-        for line in lines:
-            line = line.removesuffix(b"\r")
-            if not line:
-                return
-            yield line
-    if carry and consumed < limit:
-        yield carry.removesuffix(b"\r")
+        searched = max(0, len(head) - 2)  # a blank line may straddle two reads
+        head += chunk
+        if (blank := _BLANK_LINE.search(head, searched)) is not None:
+            end = blank.start()
+            break
+    if end is not None:
+        lines = head[:end].split(b"\n") if end else []
+    else:
+        lines = head.split(b"\n")
+        last = lines.pop()
+        if last and at_end:
+            lines.append(last)
+    for line in lines:
+        yield bytes(line).removesuffix(b"\r")
 
 
 def find_header(lines: Iterator[bytes], name: str) -> bytes | None:
