@@ -244,6 +244,15 @@ def inetd_process(args: list[str], cwd: str) -> Iterator[tuple[Client, subproces
             proc.wait()
 
 
+def rss_kib(pid: int) -> int:
+    """Resident memory of process ``pid``, in KiB (for tests that bound a server's memory)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
 def pass_login(port: int, name: str, password: str) -> bytes:
     """USER/PASS on a fresh connection; the answer to PASS (then QUIT)."""
     c = Client.connect(port)

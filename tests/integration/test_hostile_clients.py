@@ -8,15 +8,7 @@ import socket
 import time
 
 import pytest
-from support import Client, running_server
-
-
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
+from support import Client, rss_kib, running_server
 
 
 def make_maildir(path: str, messages: list[bytes]) -> None:

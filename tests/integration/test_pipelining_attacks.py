@@ -14,18 +14,10 @@ import threading
 import time
 
 import pytest
-from support import Client, running_server
+from support import Client, rss_kib, running_server
 
 #: The longest another client may wait for its greeting or an answer during an attack.
 MAX_LATENCY = 1.0
-
-
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 def make_maildir(path: str, count: int) -> None:

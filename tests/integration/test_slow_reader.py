@@ -14,19 +14,11 @@ import threading
 import time
 
 import pytest
-from support import Client
+from support import Client, rss_kib, running_server
 from tls_kit import connect_tls, make_certificate, server_with_tls_port
 
 MESSAGE_MB = 50
 LINE = b"The quick brown fox jumps over the lazy dog, again and again and again.\n"
-
-
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 def maildir(path: str, body: bytes) -> str:
@@ -115,8 +107,6 @@ def test_64mb_message_without_newline_freezes_no_one(tmp_path):
         "huge": {"password": "huge-pw", "maildrop": maildir(f"{workdir}/huge", b"x" * (64 << 20))},
         "quick": {"password": "quick-pw", "maildrop": maildir(f"{workdir}/quick", b"Subject: s\n\nhi\n")},
     }
-    from support import running_server
-
     with running_server(workdir, users) as server:
         huge = Client.connect(server.port, timeout=60)
         started = time.monotonic()
