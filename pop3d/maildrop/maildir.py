@@ -143,6 +143,10 @@ class MaildirMaildrop(Maildrop):
                 lock.release()
                 root.close()
 
+    def unique_names(self) -> Sequence[str]:
+        """Each listed message's file name up to its ``:2,`` flags (what Dovecot and Courier key by)."""
+        return tuple(item.unique for item in self._listed)
+
     def messages(self) -> Sequence[MessageInfo]:
         return self._messages
 

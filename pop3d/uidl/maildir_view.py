@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pop3d.maildrop import Maildrop
-from pop3d.maildrop.maildir_names import uid_base
+from pop3d.maildrop.maildir import MaildirMaildrop
 from pop3d.maildrop.safe_fs import Folder
 from pop3d.uidl import courier_sizelist, dovecot_uidlist
 from pop3d.uidl.courier_sizelist import filename_uidl
@@ -18,22 +18,25 @@ from pop3d.uidl.remap import RemappedMaildrop
 from pop3d.uidl.styles import UidlStyle, dovecot_order, final_uidls
 
 
-def dovecot_maildir_uidls(style: UidlStyle, native: Sequence[str],
+def dovecot_maildir_uidls(style: UidlStyle, names: Sequence[str], native: Sequence[str],
                           uidlist: dovecot_uidlist.UidList | None) -> tuple[list[int], list[str]]:
-    """Order and UIDLs Dovecot gives a Maildir's messages (``native``: pop3d's UIDLs, listed order)."""
+    """Order and UIDLs Dovecot gives a Maildir's messages.
+
+    ``names``: the file names up to ``:2,``; ``native``: pop3d's UIDLs (both in listing order).
+    A message Dovecot has not numbered yet still gets Dovecot's UIDL when the template needs
+    no UID (``%f``): the one Dovecot will give it.
+    """
     assert style.template is not None
-    # pop3d's UIDL of a Maildir message is its base name without ,S= and ,W= (maildir_names.uid_base).
-    listed = uidlist.records if uidlist else {}
-    records = {uid_base(name): (name, record) for name, record in listed.items()}
+    records = uidlist.records if uidlist else {}
+    by_name_only = not style.template.variables & {"u", "v"}
     old: list[str | None] = []
     keys: list[tuple[int | None, int] | None] = []
-    for uid in native:
-        found = records.get(uid)
-        if found is None or uidlist is None:
-            old.append(None)
+    for name in names:
+        record = records.get(name)
+        if record is None or uidlist is None:
+            old.append(style.template.expand({"f": name, "g": name}) if by_name_only else None)
             keys.append(None)
             continue
-        name, record = found
         keys.append((record.pop3_order, record.uid))
         if record.pop3_uidl is not None:
             old.append(record.pop3_uidl or name)
@@ -44,25 +47,29 @@ def dovecot_maildir_uidls(style: UidlStyle, native: Sequence[str],
     return order, final_uidls([old[i] for i in order], [native[i] for i in order], style.template.alphabet())
 
 
-def courier_maildir_uidls(native: Sequence[str], sizelist: dict[str, str] | None) -> list[str]:
+def courier_maildir_uidls(names: Sequence[str], native: Sequence[str],
+                          sizelist: dict[str, str] | None) -> list[str]:
     """The UIDLs Courier's pop3d gives a Maildir's messages (in pop3d's order, which is Courier's)."""
     if sizelist is None:  # Courier before its size list: the escaped file name, for old and new mail
-        return final_uidls([filename_uidl(uid) for uid in native], native, None)
-    known = {uid_base(name): uidl for name, uidl in sizelist.items()}
+        return final_uidls([filename_uidl(name) for name in names], native, None)
     # Courier's own are "UID<n>-<v>": anything without that shape cannot collide.
-    return final_uidls([known.get(uid) for uid in native], native, frozenset("UID-0123456789"))
+    return final_uidls([sizelist.get(name) for name in names], native, frozenset("UID-0123456789"))
 
 
 def maildir_view(maildrop: Maildrop, style: UidlStyle, root: str) -> Maildrop:
     """Dovecot's or Courier's UIDLs and order for a Maildir, from the files they keep in it."""
+    if not isinstance(maildrop, MaildirMaildrop):
+        return maildrop  # a Maildir that does not exist: nothing to list
+    names = maildrop.unique_names()
     native = [info.uid for info in maildrop.messages()]
     if style.server == "courier":
         data = read_maildir_file(root, courier_sizelist.NAME, courier_sizelist.MAX_SIZE)
-        uids = courier_maildir_uidls(native, courier_sizelist.parse(data) if data is not None else None)
+        sizelist = courier_sizelist.parse(data) if data is not None else None
+        uids = courier_maildir_uidls(names, native, sizelist)
         return RemappedMaildrop(maildrop, range(len(native)), uids)
     data = read_maildir_file(root, dovecot_uidlist.NAME, dovecot_uidlist.MAX_SIZE)
     uidlist = dovecot_uidlist.parse(data) if data is not None else None
-    order, uids = dovecot_maildir_uidls(style, native, uidlist)
+    order, uids = dovecot_maildir_uidls(style, names, native, uidlist)
     return RemappedMaildrop(maildrop, order, uids)
 
 

@@ -85,6 +85,25 @@ def test_maildir_mail_after_the_switch_gets_new_uidls_at_the_end(make_server, sh
     assert after[:4] == before and after[4] == "1700000000.M99P1.mx"
 
 
+def test_under_a_file_name_template_new_mail_already_has_the_uidl_dovecot_will_give(make_server, shared_dir):
+    # Dovecot keeps serving the Maildir by IMAP: mail an MTA delivers is listed by pop3d
+    # before Dovecot numbers it; with %f its UIDL must not change when Dovecot does.
+    path = maildir(shared_dir)
+    server = make_server(pop3d_alice(path), {"uidl_format": {"maildir": "dovecot:%f"}})
+    users = {"alice": (PASSWORD, f"maildir:{path}")}
+    with running_dovecot(f"{shared_dir}/dovecot", users, {"pop3_uidl_format": "%f"}) as dc:
+        uidl_listing(dc.port, "alice")
+        late = message("delivered by the MTA")
+        name = sized("1764470000.M20P10.mx", late)
+        with open(os.path.join(path, "new", name), "wb") as f:
+            f.write(late)
+        give_to_mail(path)
+        first_seen_by_pop3d = uidl_listing(server.port, "alice")
+        assert first_seen_by_pop3d[-1] == name
+        assert uidl_listing(dc.port, "alice") == first_seen_by_pop3d  # Dovecot numbers it now
+    assert uidl_listing(server.port, "alice") == first_seen_by_pop3d
+
+
 COURIER_SIZELIST = ("/3 7 1764460000\n"
                     "1764400000.M1P9.mx:2, 100 3:1764460000:0\n"
                     f"{FIRST_NAME}:2,S 101 5:1764460000:0\n"
