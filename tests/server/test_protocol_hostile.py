@@ -429,3 +429,14 @@ def test_reading_pauses_while_a_client_leaves_its_answers_unread():
     for _ in range(2000):
         next_turn(c.clock)
     assert held + len(c.take()) == 12000 * 4  # each LIST: status, two messages, "."
+
+
+def test_client_that_never_takes_its_last_answers_is_cut_off():
+    """loseConnection waits for the buffer to drain: a client that never reads held its lock forever."""
+    c = logged_in()
+    aborted = []
+    c.transport.abortConnection = lambda: aborted.append(True)  # type: ignore[method-assign]
+    c.proto.timeoutConnection()  # the idle timeout, say: the -ERR cannot be delivered
+    assert c.closed and not aborted
+    c.clock.advance(protocol_module.CLOSE_WAIT)
+    assert aborted == [True]
