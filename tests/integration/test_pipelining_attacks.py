@@ -137,13 +137,23 @@ def assert_lock_free(port: int, user: str, timeout: float = 5.0) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("count", [1000, 10000])
 def test_retrs_pipelined_in_one_write_are_all_answered_in_order(server, count):
+    pid = server.proc.pid
+    before = rss_kib(pid)
     c = login(server.port, "big")
-    sender = send_in_background(c.sock, b"".join(b"RETR %d\r\n" % (i % 1000 + 1) for i in range(count)))
-    answers = read_answers(c.sock, count, multiline=True)
-    sender.join()
+    with Probe(server.port) as probe:
+        started = time.monotonic()
+        sender = send_in_background(c.sock, b"".join(b"RETR %d\r\n" % (i % 1000 + 1) for i in range(count)))
+        answers = read_answers(c.sock, count, multiline=True)
+        took = time.monotonic() - started
+        sender.join()
+        grown = rss_kib(pid) - before
     for i, answer in enumerate(answers):
         assert answer[1] == b"Subject: message %d\r\n" % (i % 1000 + 1)
     assert c.cmd("QUIT").startswith(b"+OK")
+    print(f"{count} pipelined RETRs: {count / took:.0f} messages/s, probe worst {probe.worst:.3f}s, "
+          f"server grew {grown / 1024:.1f} MiB")
+    assert probe.worst < MAX_LATENCY
+    assert grown < 32 * 1024
     assert_lock_free(server.port, "big")
 
 
