@@ -25,6 +25,7 @@ from pop3d.maildrop import DEFAULT_OPTIONS, Maildrop, MaildropOptions
 from pop3d.maildrop.expiry import ExpiringMaildrop, RetrievalLog
 from pop3d.uidl.opener import open_with_styles
 from pop3d.uidl.styles import UidlStyle
+from pop3d.workarounds import apply_workarounds
 
 
 class IMaildrop(Interface):
@@ -113,8 +114,11 @@ class MaildropRealm:
     def __init__(self, directory: UserDirectory, gate: LoginGate | None = None,
                  switch_user: bool = False, options: MaildropOptions = DEFAULT_OPTIONS,
                  retrievals: RetrievalLog | None = None,
-                 uidl_styles: Mapping[str, UidlStyle] | None = None) -> None:
+                 uidl_styles: Mapping[str, UidlStyle] | None = None,
+                 workarounds: tuple[str, ...] = ()) -> None:
         self.directory = directory
+        #: Client workarounds (pop3d.workarounds) applied to every maildrop.
+        self.workarounds = workarounds
         self.options = options
         #: Whose UIDLs each maildrop type shows (pop3d.uidl): a migration's old server.
         self.uidl_styles = uidl_styles
@@ -145,6 +149,7 @@ class MaildropRealm:
     def open_for_session(self, record: UserRecord, opener: Any) -> tuple[Maildrop, Admission]:
         """Admit and open (blocking: in a worker thread); track retrievals for EXPIRE."""
         maildrop, admission = open_admitted(self.gate, record, opener, record.location)
+        maildrop = apply_workarounds(maildrop, self.workarounds)
         if self.retrievals is not None and admission.kind is Kind.NORMAL:
             try:
                 maildrop = ExpiringMaildrop(maildrop, record.name, self.retrievals)
@@ -157,6 +162,8 @@ class MaildropRealm:
 def build_portal(directory: UserDirectory, gate: LoginGate | None = None,
                  switch_user: bool = False, options: MaildropOptions = DEFAULT_OPTIONS,
                  retrievals: RetrievalLog | None = None,
-                 uidl_styles: Mapping[str, UidlStyle] | None = None) -> Portal:
+                 uidl_styles: Mapping[str, UidlStyle] | None = None,
+                 workarounds: tuple[str, ...] = ()) -> Portal:
     checkers = [DirectoryChecker(directory), SharedSecretChecker(directory)]
-    return Portal(MaildropRealm(directory, gate, switch_user, options, retrievals, uidl_styles), checkers)
+    realm = MaildropRealm(directory, gate, switch_user, options, retrievals, uidl_styles, workarounds)
+    return Portal(realm, checkers)

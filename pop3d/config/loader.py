@@ -20,6 +20,7 @@ from pop3d.config.reader import Section
 from pop3d.config.tls import check_listen, default_listen, load_tls
 from pop3d.maildrop.location import parse_template
 from pop3d.uidl.styles import UidlStyle
+from pop3d.workarounds import NAMES as WORKAROUNDS
 
 USER_SOURCE_TYPES = ("virtual", "unix", "pam")
 
@@ -125,6 +126,7 @@ def load_config(path: str) -> Config:
         mbox_format=top.str("mbox_format", "mboxrd", choices=("mboxrd", "mboxo")),
         mbox_reuse_x_uidl=top.bool("mbox_reuse_x_uidl", False) or uidl_format.get("mbox") == QPOPPER,
         uidl_format=uidl_format,
+        client_workarounds=load_workarounds(top),
         users=users,
         limits=load_limits(top.section("limits")),
         state_dir=state_dir,
@@ -159,3 +161,12 @@ def load_uidl_format(section: Section) -> dict[str, UidlStyle]:
             raise section.error(kind, str(exc)) from None
     section.finish()
     return styles
+
+
+def load_workarounds(top: Section) -> tuple[str, ...]:
+    names = top.str_list("client_workarounds", [])
+    unknown = [name for name in names if name not in WORKAROUNDS]
+    if unknown:
+        known = ", ".join(WORKAROUNDS)
+        raise top.error("client_workarounds", f"unknown workaround {unknown[0]!r} (known: {known})")
+    return tuple(dict.fromkeys(names))

@@ -107,6 +107,8 @@ class Config:
     mbox_reuse_x_uidl: bool = False
     #: Per maildrop type ("maildir", "mbox"): whose UIDLs to reproduce (see pop3d.uidl.styles).
     uidl_format: dict[str, UidlStyle] = field(default_factory=dict)
+    #: Client workarounds by Dovecot's names (see pop3d.workarounds).
+    client_workarounds: tuple[str, ...] = ()
     #: Standalone: server processes sharing the ports (more than 1: a supervisor starts them).
     workers: int = 1
     #: Certificate for STLS and ``tls:`` listeners (None: no TLS).
