@@ -26,13 +26,13 @@ from collections.abc import Iterable
 from twisted.logger import Logger
 
 from pop3d.core.wire import WireSizer
+from pop3d.fileio import pread_chunks
 from pop3d.maildrop.base import MaildropError
 from pop3d.maildrop.maildir_names import MaildirName
 from pop3d.maildrop.safe_fs import Folder
 
 CACHE_NAME = "pop3d-sizes"
 _HEADER = b"pop3d-sizes 1\n"
-_CHUNK = 64 * 1024
 #: A bigger cache file is not a cache pop3d wrote (about 60 bytes per message).
 _MAX_CACHE = 256 << 20
 _FS_ENCODING = sys.getfilesystemencoding()
@@ -118,7 +118,8 @@ def _trusted_virtual_size(fd: int, name: MaildirName, file_size: int) -> int | N
 
 
 def measure(fd: int, name: MaildirName, file_size: int) -> int:
-    """Wire size of the message open as ``fd`` (at offset 0), ``file_size`` bytes long.
+    """Wire size of the message open as ``fd``, ``file_size`` bytes long (in linear time and
+    constant memory, whatever its line lengths).
 
     Reads until end of file, so a file still growing is measured as read.
     """
@@ -128,6 +129,6 @@ def measure(fd: int, name: MaildirName, file_size: int) -> int:
     if virtual is not None:
         return virtual
     sizer = WireSizer()
-    while chunk := os.read(fd, _CHUNK):
+    for chunk in pread_chunks(fd, 0):
         sizer.feed(chunk)
     return sizer.finish()

@@ -22,7 +22,7 @@ from mbox_kit import build
 
 from pop3d.maildrop import CommitError, MaildropBusy, MaildropError
 from pop3d.maildrop.maildir import LOCK_NAME, MaildirMaildrop
-from pop3d.maildrop.maildir_commit import JOURNAL_NAME
+from pop3d.maildrop.maildir_commit import JOURNAL_NAME, MAILDIRSIZE
 from pop3d.maildrop.maildir_sizes import CACHE_NAME
 from pop3d.maildrop.mbox import MboxMaildrop, Sidecars
 
@@ -177,6 +177,15 @@ def test_size_cache_or_journal_made_a_fifo_does_not_hang_the_login(tmp_path, sid
         assert len(maildrop.messages()) == 1
 
 
+def test_quota_file_made_a_fifo_does_not_hang_the_commit(tmp_path):
+    root = make_maildir(tmp_path / "Maildir")
+    deliver(root, "1700000001.M1P1.a")
+    os.mkfifo(root / MAILDIRSIZE)
+    with opened(root) as maildrop:
+        within(3, lambda: maildrop.commit(frozenset({0}), frozenset()), [root / MAILDIRSIZE])
+    assert os.listdir(root / "new") == []
+
+
 def test_session_lock_hard_linked_to_a_foreign_file_is_neither_truncated_nor_used(tmp_path):
     needs_root()
     root = make_maildir(tmp_path / "Maildir")
@@ -231,6 +240,21 @@ def test_mbox_index_or_journal_made_a_fifo_does_not_hang_the_login(mbox, sidecar
     assert isinstance(maildrop, MboxMaildrop)
     with maildrop:
         assert len(maildrop.messages()) == 2
+
+
+@pytest.mark.parametrize("trap", ["symlink", "fifo"])
+def test_mbox_replaced_by_a_symlink_or_fifo_is_refused_without_blocking(tmp_path, trap):
+    """(Refused before safe_fs too; kept here so that it stays so.)"""
+    path = tmp_path / "mbox"
+    if trap == "symlink":
+        secret = tmp_path / "secret"
+        secret.write_bytes(build([SECRET]))
+        os.chmod(secret, 0o600)
+        os.symlink(secret, path)
+    else:
+        os.mkfifo(path)
+    with pytest.raises(MaildropError, match="symbolic link" if trap == "symlink" else "not a regular file"):
+        within(3, lambda: MboxMaildrop.open(str(path)), [path] if trap == "fifo" else [])
 
 
 def test_mbox_dotlock_made_a_fifo_does_not_hang_the_login(mbox):
