@@ -75,7 +75,7 @@ def check_message(folder: Folder, name: str) -> os.stat_result:
     st = folder.stat(name)
     if st is None:
         raise FileNotFoundError(errno.ENOENT, "message moved", folder.join(name))
-    if not stat.S_ISREG(st.st_mode) or st.st_uid != folder.owner.uid:
+    if not stat.S_ISREG(st.st_mode) or not folder.may_hold(st):
         raise UnsafeFile(f"{folder.join(name)} is no longer a regular file of the maildrop's owner")
     return st
 

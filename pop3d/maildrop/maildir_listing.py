@@ -81,7 +81,7 @@ def _stat_candidates(root: Folder) -> list[tuple[str, str, MaildirName, os.stat_
             st = folder.stat(filename) if folder is not None else None
             if st is None or not stat.S_ISREG(st.st_mode):
                 continue  # gone, or replaced by something else since the listing
-            if st.st_uid != root.owner.uid:
+            if not folder.may_hold(st):
                 log.warn("not listing {path}: it belongs to uid {uid}, not to the maildrop's owner",
                          path=os.path.join(root.path, subdir, filename), uid=st.st_uid)
                 continue

@@ -99,12 +99,21 @@ def _describe(dir_fd: int | None, name: str) -> str:
 
 
 class Folder:
-    """An open folder of a maildrop; every operation is relative to its descriptor."""
+    """An open folder of a maildrop; every operation is relative to its descriptor.
+
+    ``owner`` is the maildrop's; ``uid`` the folder's own owner, who may put
+    files in it too (a deliverer's folder in a Maildir an administrator made).
+    """
 
     def __init__(self, fd: int, path: str, owner: Owner) -> None:
         self.fd = fd
         self.path = path
         self.owner = owner
+        self.uid = os.fstat(fd).st_uid
+
+    def may_hold(self, st: os.stat_result) -> bool:
+        """Whether a file with ``st`` is one of this maildrop's: its owner's or this folder's owner's."""
+        return st.st_uid in (self.owner.uid, self.uid)
 
     # -- opening folders -------------------------------------------------------
 
@@ -129,7 +138,8 @@ class Folder:
 
     def sub(self, name: str) -> Folder | None:
         """Subfolder ``name`` (None if missing); UnsafeMaildrop if it is a link, not a folder,
-        or owned by anyone but the maildrop's owner (or pop3d itself)."""
+        or owned by anyone but the maildrop's owner, root or pop3d (any owner will do in a
+        maildrop root's own, which no user controls)."""
         try:
             fd = os.open(name, _DIR | os.O_NOFOLLOW, dir_fd=self.fd)
         except FileNotFoundError:
@@ -140,7 +150,7 @@ class Folder:
                 raise UnsafeMaildrop(f"{self.join(name)} {why}; maildrop not used") from None
             raise
         st = os.fstat(fd)
-        if st.st_uid not in (self.owner.uid, acting_uid(), 0):
+        if st.st_uid not in (self.owner.uid, acting_uid(), 0) and self.owner.uid != 0:
             os.close(fd)
             raise UnsafeMaildrop(f"{self.join(name)} belongs to uid {st.st_uid}, not to the maildrop's "
                                  f"owner (uid {self.owner.uid}); maildrop not used")
@@ -177,7 +187,7 @@ class Folder:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise UnsafeFile(f"{self.join(name)} is not a regular file; not used")
-        if not foreign_ok and st.st_uid != self.owner.uid and not (ours and self._made_by_pop3d(st)):
+        if not foreign_ok and not self.may_hold(st) and not (ours and self._made_by_pop3d(st)):
             raise UnsafeFile(f"{self.join(name)} belongs to uid {st.st_uid}, not to the maildrop's "
                              f"owner (uid {self.owner.uid}); not used")
         if ours and st.st_nlink != 1:

@@ -140,6 +140,22 @@ def test_hard_link_to_another_users_file_is_not_a_message(tmp_path):
     assert foreign.read_bytes() == SECRET and os.stat(foreign).st_nlink == 2
 
 
+def test_deliverers_files_in_a_maildir_root_made_by_root_are_messages(tmp_path):
+    """Not an attack: an administrator made the (root-owned) Maildir, a deliverer its
+    folders and messages; those are served (the deliverer could write them anyway)."""
+    needs_root()
+    root = tmp_path / "Maildir"
+    root.mkdir()
+    make_maildir(root)
+    deliver(root, "1700000001.M1P1.a")
+    for path in root.rglob("*"):
+        os.chown(path, OTHER, OTHER)
+    with opened(root) as maildrop:
+        assert [m.uid for m in maildrop.messages()] == ["1700000001.M1P1.a"]
+        maildrop.commit(frozenset(), frozenset({0}))
+    assert os.listdir(root / "cur") == ["1700000001.M1P1.a:2,S"]
+
+
 def test_message_replaced_by_a_fifo_after_list_is_refused_at_once(tmp_path):
     root = make_maildir(tmp_path / "Maildir")
     path = deliver(root, "1700000001.M1P1.fifo")
