@@ -35,6 +35,7 @@ from twisted.internet.interfaces import IListeningPort
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from pop3d.early_signals import hangups_blocked
 from pop3d.server.context import ServerContext
 from pop3d.server.protocol import POP3Factory
 from pop3d.server.tls import wrap_factory
@@ -161,8 +162,9 @@ class Supervisor:
         child_fds.update({p.fd: p.fd for p in self.ports})
         worker = _Worker(self, slot)
         self.workers[slot] = worker
-        process = self.reactor.spawnProcess(  # type: ignore[attr-defined]
-            worker, sys.executable, self.argv, env=env, childFDs=child_fds)
+        with hangups_blocked():  # a SIGHUP before the worker can take it stays pending
+            process = self.reactor.spawnProcess(  # type: ignore[attr-defined]
+                worker, sys.executable, self.argv, env=env, childFDs=child_fds)
         log.info("started worker {slot} (pid {pid})", slot=slot + 1, pid=process.pid)
 
     def worker_ended(self, worker: _Worker, reason: Failure) -> None:

@@ -126,6 +126,20 @@ def test_a_dead_worker_is_replaced_and_sighup_reaches_every_worker(server, tmp_p
         assert login(server.port, "bob", "bob-pw").startswith(b"+OK bob has 2 messages")
 
 
+def test_sighup_while_a_worker_starts_does_not_kill_it(server):
+    """SIGHUPs sent while a replacement worker starts are held for it, never its death."""
+    assert server.proc is not None
+    victim = min(two_workers(server.proc.pid))
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:  # the whole start of the new worker, hung up on
+        os.kill(server.proc.pid, signal.SIGHUP)
+        time.sleep(0.02)
+    two_workers(server.proc.pid, without=victim)
+    assert "signal 1." not in server.log(), server.log()
+    assert login(server.port).startswith(b"+OK")
+
+
 def test_sigterm_stops_supervisor_and_workers(server):
     assert server.proc is not None
     workers = two_workers(server.proc.pid)
