@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from twisted.cred import error
@@ -18,9 +19,12 @@ from twisted.internet import defer, threads
 from zope.interface import Interface, implementer
 
 from pop3d.auth.admission import Admission, Kind, LoginGate, open_admitted
+from pop3d.auth.check_pool import CheckPool
+from pop3d.auth.client_key import DEFAULT_IPV6_PREFIX, UNKNOWN, client_key
 from pop3d.auth.directory import UserDirectory
-from pop3d.auth.privileges import maildrop_opener
+from pop3d.auth.privileges import Identity, become_session_user, maildrop_opener
 from pop3d.auth.records import UserRecord
+from pop3d.config.auth import AuthConfig
 from pop3d.maildrop import DEFAULT_OPTIONS, Maildrop, MaildropOptions
 from pop3d.maildrop.expiry import ExpiringMaildrop, RetrievalLog
 from pop3d.uidl.opener import open_with_styles
@@ -63,18 +67,55 @@ class LoggedIn:
         return self.maildrop.expired if isinstance(self.maildrop, ExpiringMaildrop) else frozenset()
 
 
+class NoSecret(error.UnauthorizedLogin):
+    """APOP or CRAM-MD5 for a user without a secret for it (or unknown): no password was tried.
+
+    Answered at once and not counted as a failed password: mail clients try
+    these mechanisms first and fall back to the password (issue 12).
+    """
+
+
+@dataclass(frozen=True)
+class LoginClient:
+    """The ``mind`` the adapter logs in with: who is asking, for fair scheduling of checks."""
+
+    host: str | None
+
+
+class PooledChecker:
+    """A checker whose blocking part runs in the password-check pool, in the client's turn."""
+
+    def __init__(self, directory: UserDirectory, pool: CheckPool) -> None:
+        self.directory = directory
+        self.pool = pool
+
+    def requestAvatarId(self, credentials: Any) -> defer.Deferred[bytes]:  # noqa: N802 (Twisted's name)
+        return self.check(credentials, UNKNOWN)
+
+    def check(self, credentials: Any, client: str) -> defer.Deferred[bytes]:
+        raise NotImplementedError
+
+
 @implementer(ICredentialsChecker)
-class DirectoryChecker:
-    """Checks passwords (USER/PASS, SASL PLAIN/LOGIN) against the directory."""
+class DirectoryChecker(PooledChecker):
+    """Checks passwords (USER/PASS, SASL PLAIN/LOGIN) against the directory.
+
+    A password longer than ``max_secret_length`` fails like a wrong one,
+    known user or not, without being hashed: hashing cost grows with its
+    length (sha512-crypt: seconds for 4 KB).
+    """
 
     credentialInterfaces = (IUsernamePassword,)  # noqa: N815 (Twisted's name)
 
-    def __init__(self, directory: UserDirectory) -> None:
-        self.directory = directory
+    def __init__(self, directory: UserDirectory, pool: CheckPool, max_secret_length: int) -> None:
+        super().__init__(directory, pool)
+        self.max_secret_length = max_secret_length
 
-    def requestAvatarId(self, credentials: Any) -> defer.Deferred[bytes]:  # noqa: N802
+    def check(self, credentials: Any, client: str) -> defer.Deferred[bytes]:
         name = credentials.username.decode("utf-8")
-        d = threads.deferToThread(self.directory.verify_password, name, credentials.password)
+        if len(credentials.password) > self.max_secret_length:
+            return defer.fail(error.UnauthorizedLogin("invalid user name or password"))
+        d = self.pool.run(client, self.directory.verify_password, name, credentials.password)
 
         def verdict(record: UserRecord | None) -> bytes:
             if record is None:
@@ -85,26 +126,40 @@ class DirectoryChecker:
 
 
 @implementer(ICredentialsChecker)
-class SharedSecretChecker:
+class SharedSecretChecker(PooledChecker):
     """Checks APOP (and CRAM-MD5) answers against users' shared secrets."""
 
     credentialInterfaces = (IUsernameHashedPassword,)  # noqa: N815
 
-    def __init__(self, directory: UserDirectory) -> None:
-        self.directory = directory
-
-    def requestAvatarId(self, credentials: Any) -> defer.Deferred[bytes]:  # noqa: N802
+    def check(self, credentials: Any, client: str) -> defer.Deferred[bytes]:
         name = credentials.username.decode("utf-8")
 
         def check() -> bytes:
             secret = self.directory.apop_secret(name)  # file and NSS look-ups: in a thread
-            # Check even without a secret, so unknown users cost the same.
-            ok = credentials.checkPassword(secret if secret is not None else b"\0unknown")
-            if secret is None or not ok:
+            if secret is None:  # unknown users alike, so this tells nothing about who exists
+                raise NoSecret("no shared secret for this user")
+            if not credentials.checkPassword(secret):
                 raise error.UnauthorizedLogin("invalid user name or password")
             return name.encode("utf-8")
 
-        return threads.deferToThread(check)
+        return self.pool.run(client, check)
+
+
+class ClientPortal(Portal):
+    """A Portal whose checkers learn which client asks (a :class:`LoginClient` as ``mind``)."""
+
+    def __init__(self, realm: IRealm, checkers: list[PooledChecker],
+                 ipv6_prefix: int = DEFAULT_IPV6_PREFIX) -> None:
+        super().__init__(realm, checkers)
+        self.ipv6_prefix = ipv6_prefix
+
+    def login(self, credentials: Any, mind: object, *interfaces: Any) -> defer.Deferred[Any]:
+        host = mind.host if isinstance(mind, LoginClient) else None
+        for interface, checker in self.checkers.items():
+            if interface.providedBy(credentials) and isinstance(checker, PooledChecker):
+                d = checker.check(credentials, client_key(host, self.ipv6_prefix))
+                return d.addCallback(self.realm.requestAvatar, mind, *interfaces)
+        return super().login(credentials, mind, *interfaces)
 
 
 @implementer(IRealm)
@@ -115,7 +170,8 @@ class MaildropRealm:
                  switch_user: bool = False, options: MaildropOptions = DEFAULT_OPTIONS,
                  retrievals: RetrievalLog | None = None,
                  uidl_styles: Mapping[str, UidlStyle] | None = None,
-                 workarounds: tuple[str, ...] = ()) -> None:
+                 workarounds: tuple[str, ...] = (),
+                 virtual_identity: Identity | None = None) -> None:
         self.directory = directory
         #: Client workarounds (pop3d.workarounds) applied to every maildrop.
         self.workarounds = workarounds
@@ -125,8 +181,10 @@ class MaildropRealm:
         self.gate = gate
         #: First-retrieval times, when EXPIRE is a number of days.
         self.retrievals = retrievals
-        #: One process per connection (inetd): become the UNIX user before opening.
+        #: One process per connection (inetd): become the session's user before opening.
         self.switch_user = switch_user
+        #: Whom virtual users' sessions run as then (``run_as``).
+        self.virtual_identity = virtual_identity
 
     def requestAvatar(self, avatar_id: bytes, mind: object, *interfaces: Any):  # noqa: N802
         if IMaildrop not in interfaces:
@@ -148,6 +206,8 @@ class MaildropRealm:
 
     def open_for_session(self, record: UserRecord, opener: Any) -> tuple[Maildrop, Admission]:
         """Admit and open (blocking: in a worker thread); track retrievals for EXPIRE."""
+        if self.switch_user:
+            become_session_user(record, self.virtual_identity)
         maildrop, admission = open_admitted(self.gate, record, opener, record.location)
         maildrop = apply_workarounds(maildrop, self.workarounds)
         if self.retrievals is not None and admission.kind is Kind.NORMAL:
@@ -159,11 +219,15 @@ class MaildropRealm:
         return maildrop, admission
 
 
-def build_portal(directory: UserDirectory, gate: LoginGate | None = None,
-                 switch_user: bool = False, options: MaildropOptions = DEFAULT_OPTIONS,
+def build_portal(directory: UserDirectory, pool: CheckPool, auth: AuthConfig,
+                 gate: LoginGate | None = None, switch_user: bool = False,
+                 options: MaildropOptions = DEFAULT_OPTIONS,
                  retrievals: RetrievalLog | None = None,
                  uidl_styles: Mapping[str, UidlStyle] | None = None,
-                 workarounds: tuple[str, ...] = ()) -> Portal:
-    checkers = [DirectoryChecker(directory), SharedSecretChecker(directory)]
-    realm = MaildropRealm(directory, gate, switch_user, options, retrievals, uidl_styles, workarounds)
-    return Portal(realm, checkers)
+                 workarounds: tuple[str, ...] = (),
+                 virtual_identity: Identity | None = None) -> ClientPortal:
+    checkers = [DirectoryChecker(directory, pool, auth.max_secret_length),
+                SharedSecretChecker(directory, pool)]
+    realm = MaildropRealm(directory, gate, switch_user, options, retrievals, uidl_styles, workarounds,
+                          virtual_identity)
+    return ClientPortal(realm, checkers, auth.ipv6_prefix)

@@ -3,9 +3,12 @@
 Standalone, the server binds its ports as root, then :func:`drop_privileges`
 to the configured ``run_as`` user and groups (for example ``mail``, which
 may read and write /var/mail).  Started by inetd, one process serves one
-connection and :func:`become_user` switches it to the authenticated UNIX
-user before the maildrop is opened, as classic pop3d does; the realm does
-this when built with ``switch_user=True`` (see :func:`maildrop_opener`).
+connection and :func:`become_session_user` switches it, once a login is
+accepted and before anything of the user's is touched, to the UNIX user, as
+classic pop3d does, or for a virtual user to ``run_as``.  From then on the
+process accepts no login under another name, even if that first login then
+failed (say, ``[IN-USE]``).  The realm does this when built with
+``switch_user=True``.
 
 Either way a maildrop of a UNIX user is opened only if that user owns it, so
 the server never reads a file with more rights than the mailbox's owner has.
@@ -108,6 +111,31 @@ def become_user(record: UserRecord) -> None:
         raise MaildropError(f"cannot switch to user {record.name}: {exc}") from None
 
 
+#: inetd: the user name this process switched identity for (at most one per process).
+_serving: str | None = None
+
+
+def become_session_user(record: UserRecord, virtual_identity: Identity | None) -> None:
+    """inetd: take on the identity of ``record``'s session for good; refuse any other name afterwards.
+
+    A UNIX user's session runs as that user, a virtual user's as
+    ``virtual_identity`` (``run_as``) where it is set.  A process that is
+    not root keeps its identity.
+    """
+    global _serving
+    if _serving is not None and _serving != record.name:
+        raise MaildropError(f"this process already serves {_serving}; refusing a login as {record.name} "
+                            "on the same connection")
+    _serving = record.name  # before switching: a half-done switch serves nobody else either
+    if record.uid is not None:
+        become_user(record)
+    elif os.geteuid() == 0 and virtual_identity is not None:
+        try:
+            switch_to(virtual_identity)
+        except (OSError, PrivilegeError) as exc:
+            raise MaildropError(f"cannot switch to user {virtual_identity.name}: {exc}") from None
+
+
 def check_owner(record: UserRecord, location: Location) -> None:
     """Refuse a UNIX user's maildrop that the user does not own (or that is a symlink)."""
     if record.uid is None or os.geteuid() == record.uid:
@@ -126,11 +154,13 @@ def check_owner(record: UserRecord, location: Location) -> None:
 
 def maildrop_opener(record: UserRecord, open_maildrop: Callable[[Location], Maildrop],
                     switch_user: bool) -> Callable[[Location], Maildrop]:
-    """Wrap ``open_maildrop`` so it runs as the maildrop's owner (or checks it) first."""
+    """Wrap ``open_maildrop`` so it checks the maildrop's owner first and, standalone, runs with its rights.
+
+    (inetd, ``switch_user``: the realm has made the process the user already,
+    see :func:`become_session_user`.)
+    """
 
     def open_as_owner(location: Location) -> Maildrop:
-        if switch_user and record.uid is not None:
-            become_user(record)
         check_owner(record, location)
         if not switch_user and record.uid and record.gid is not None and fs_identity.supported():
             # Standalone as root: this user's rights on files, in the threads doing its maildrop's I/O.

@@ -10,12 +10,15 @@ the ``shadow`` group (see ``run_as.groups`` in the configuration).
 
 from __future__ import annotations
 
+import os
 import pwd
+import threading
 import time
 from dataclasses import dataclass
 
 from pop3d.auth import crypt
 from pop3d.auth.records import SourceUnavailable, UserRecord
+from pop3d.auth.timing import representative
 from pop3d.maildrop.location import expand
 
 SHADOW = "/etc/shadow"
@@ -67,6 +70,25 @@ def today() -> int:
     return int(time.time() // 86400)
 
 
+#: crypt(3) methods whose third ``$`` field is a cost parameter (yescrypt's ``j9T``, bcrypt's ``12``).
+COST_FIELD_METHODS = ("y", "gy", "7", "2a", "2b", "2y")
+
+
+def crypt_cost_class(hashed: str) -> tuple[str, str] | None:
+    """A crypt(3) hash's method and cost (``('6', 'rounds=5000')``); None for a locked or empty one."""
+    if not hashed or hashed[0] in "!*":
+        return None
+    if not hashed.startswith("$"):
+        return ("des", "") if len(hashed) == 13 else None
+    fields = hashed.split("$")
+    if len(fields) < 4:
+        return None
+    method, params = fields[1], fields[2]
+    if method in COST_FIELD_METHODS or params.startswith("rounds="):
+        return (method, params)
+    return (method, "")
+
+
 class UnixUsers:
     """A :class:`UserSource` over the system's accounts."""
 
@@ -74,8 +96,10 @@ class UnixUsers:
         self.default_maildrop = default_maildrop
         self.min_uid = min_uid
         self.shadow_path = shadow_path
-        # Checked for unknown, locked and expired users, so they cost what a real check costs.
+        # Checked for unknown, locked and expired users when no user's hash can serve.
         self._dummy_hash = crypt.crypt(b"pop3d-dummy-password", crypt.gensalt()) or ""
+        self._timing_lock = threading.Lock()
+        self._timing: tuple[tuple[int, int, int] | None, str] = (None, self._dummy_hash)
 
     def lookup(self, name: str) -> UserRecord | None:
         try:
@@ -110,9 +134,35 @@ class UnixUsers:
     def verify_password(self, record: UserRecord | None, password: bytes) -> bool:
         entry = self.shadow_entry(record.name) if record is not None else None
         if entry is None or entry.refusal(today()) is not None:
-            crypt.verify(password, self._dummy_hash)
+            crypt.verify(password, self.timing_hash())
             return False
         return crypt.verify(password, entry.hash)
+
+    def timing_hash(self) -> str:
+        """A hash of the method and cost most users' hashes share (see :mod:`pop3d.auth.timing`).
+
+        Found in the shadow file among accounts this source serves, again
+        whenever the file changes; the fresh dummy if none can serve.
+        """
+        try:
+            st = os.stat(self.shadow_path)
+        except OSError:
+            return self._dummy_hash
+        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+        with self._timing_lock:
+            if self._timing[0] == stamp:
+                return self._timing[1]
+        try:
+            with open(self.shadow_path, encoding="utf-8", errors="replace") as f:
+                entries = [e for line in f if (e := ShadowEntry.parse(line)) is not None]
+        except OSError:
+            return self._dummy_hash
+        day = today()
+        hashes = [e.hash for e in entries if e.refusal(day) is None and self.lookup(e.name) is not None]
+        chosen = representative(hashes, crypt_cost_class) or self._dummy_hash
+        with self._timing_lock:
+            self._timing = (stamp, chosen)
+        return chosen
 
     def apop_secret(self, record: UserRecord) -> bytes | None:
         return None  # APOP secrets live in the mailauth database, never in shadow

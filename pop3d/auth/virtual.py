@@ -22,7 +22,9 @@ from dataclasses import dataclass
 
 from passlib.context import CryptContext
 
+from pop3d.auth import crypt
 from pop3d.auth.records import UserRecord
+from pop3d.auth.timing import representative
 from pop3d.config.errors import ConfigError
 from pop3d.config.loader import read_yaml, template
 from pop3d.config.reader import Section
@@ -30,14 +32,41 @@ from pop3d.maildrop.location import expand
 
 HASH_SCHEMES = ["argon2", "bcrypt", "sha512_crypt", "sha256_crypt"]
 CONTEXT = CryptContext(schemes=HASH_SCHEMES)
+#: Hashes libcrypt checks as passlib would, only in C (passlib's own sha512_crypt is pure Python).
+LIBCRYPT_PREFIXES = ("$5$", "$6$", "$2a$", "$2b$", "$2y$")
+#: Marks a plain-text password in memory (only with ``allow_plaintext``).
+PLAIN = "plain:"
+
+
+#: What sets a passlib hash's cost, besides its scheme.
+COST_ATTRIBUTES = ("rounds", "memory_cost", "parallelism", "type", "ident")
+
+
+def cost_class(password_hash: str) -> tuple[object, ...] | None:
+    """The scheme and cost parameters of a hash: hashes of one class take as long to check."""
+    if password_hash.startswith(PLAIN):
+        return (PLAIN,)
+    handler = CONTEXT.identify(password_hash, resolve=True, unconfigured=True)
+    if handler is None:
+        return None
+    try:
+        parsed = handler.from_string(password_hash)
+    except ValueError:
+        return None
+    return (handler.name, *(getattr(parsed, name, None) for name in COST_ATTRIBUTES))
+
+
+def timing_hash(hashes: list[str]) -> str:
+    """The hash unknown names are checked against (see :mod:`pop3d.auth.timing`)."""
+    return representative(hashes, cost_class) or _dummy_hash()
 
 
 @functools.cache
 def _dummy_hash() -> str:
     """Verified against when the user is unknown, so timing does not tell.
 
-    Made on first use (the server's VirtualUsers makes it at start), not at
-    import: a full-strength hash takes a second, which popauth need not pay.
+    Only for a file without hashed users.  Made on first use (at start), not
+    at import: a full-strength hash takes a second, which popauth need not pay.
     """
     return CONTEXT.handler("sha512_crypt").hash("pop3d-dummy-password")
 
@@ -63,7 +92,7 @@ def parse_users(path: str, allow_plaintext: bool) -> dict[str, VirtualUser]:
             if not allow_plaintext:
                 raise entry.error("password", "is not a recognised hash (argon2, bcrypt, sha512_crypt); "
                                   "plain text needs allow_plaintext: true")
-            password = "plain:" + password
+            password = PLAIN + password
         users[name] = VirtualUser(name, password, template(entry, "maildrop"),
                                   entry.int("login_delay", None, minimum=0))
         entry.finish()
@@ -80,8 +109,9 @@ class VirtualUsers:
         self._lock = threading.Lock()
         self._stamp: tuple[int, int, int] | None = None
         self._users: dict[str, VirtualUser] = {}
+        #: The hash unknown names are checked against (see :func:`timing_hash`).
+        self._timing_hash = ""
         self.reload()
-        _dummy_hash()  # now, so the first unknown user costs no more than the next
 
     def reload(self) -> None:
         """Read the file if it changed; a broken file keeps the old users."""
@@ -90,41 +120,48 @@ class VirtualUsers:
         if stamp == self._stamp:
             return
         users = parse_users(self.path, self.allow_plaintext)
+        dummy = timing_hash([u.password_hash for u in users.values()])
         with self._lock:
-            self._users, self._stamp = users, stamp
+            self._users, self._stamp, self._timing_hash = users, stamp, dummy
 
-    def _current(self) -> dict[str, VirtualUser]:
+    def _current(self) -> tuple[dict[str, VirtualUser], str]:
         with contextlib.suppress(OSError, ConfigError):
             self.reload()  # on failure, keep serving the users we have
         with self._lock:
-            return self._users
+            return self._users, self._timing_hash
 
     def lookup(self, name: str) -> UserRecord | None:
-        user = self._current().get(name)
+        user = self._current()[0].get(name)
         if user is None:
             return None
         return UserRecord(name, expand(user.maildrop or self.default_maildrop, name),
                           login_delay=user.login_delay)
 
     def verify_password(self, record: UserRecord | None, password: bytes) -> bool:
-        users = self._current()
+        users, dummy = self._current()
         user = users.get(record.name) if record else None
         if user is None:
-            # Check against a real user's hash (same scheme and cost) and discard
-            # the result, so an unknown name costs what a known one does.
-            CONTEXT.verify(password, self._timing_hash(users))
+            # Check against a hash of the users' scheme and cost and discard the
+            # result, so an unknown name costs what a known one does.
+            matches(password, dummy)
             return False
-        if user.password_hash.startswith("plain:"):
-            return hmac.compare_digest(user.password_hash[6:].encode(), password)
-        try:
-            return CONTEXT.verify(password, user.password_hash)
-        except ValueError:
-            return False
-
-    @staticmethod
-    def _timing_hash(users: dict[str, VirtualUser]) -> str:
-        hashed = (u.password_hash for u in users.values() if not u.password_hash.startswith("plain:"))
-        return min(hashed, default=None) or _dummy_hash()
+        return matches(password, user.password_hash)
 
     def apop_secret(self, record: UserRecord) -> bytes | None:
         return None
+
+
+def matches(password: bytes, stored: str) -> bool:
+    """Check a password against a stored hash (or plain text, where allowed).
+
+    A password passlib refuses to hash (over 4 KB, say) simply does not match.
+    """
+    if stored.startswith(PLAIN):
+        return hmac.compare_digest(stored[len(PLAIN):].encode(), password)
+    if stored.startswith(LIBCRYPT_PREFIXES):
+        # In C, without the GIL, so the reactor thread runs on; over 512 octets never match.
+        return crypt.verify(password, stored)
+    try:
+        return CONTEXT.verify(password, stored)
+    except ValueError:
+        return False

@@ -31,7 +31,9 @@ class SessionPolicy:
     sasl_mechanisms: tuple[str, ...] = ()
     #: SASL mechanisms that send the password in the clear.
     plaintext_mechanisms: frozenset[str] = frozenset({"PLAIN", "LOGIN"})
-    #: APOP is allowed only once TLS is active.
+    #: APOP can work at all: a database of APOP secrets is configured.
+    apop_available: bool = True
+    #: APOP and CRAM-MD5 are allowed on this connection only once TLS is active.
     apop_requires_tls: bool = False
     #: RFC 2449 LOGIN-DELAY seconds advertised before login (None: not advertised).
     login_delay: int | None = None

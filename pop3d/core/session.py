@@ -67,9 +67,19 @@ class Session:
     def closed(self) -> bool:
         return self.state is State.CLOSED
 
+    @property
+    def apop_offered(self) -> bool:
+        """APOP can succeed on this connection, so the greeting carries its timestamp (RFC 1939 7).
+
+        Decided once, at the greeting: a client that starts TLS later has no timestamp to use.
+        """
+        p = self.policy
+        return p.apop_available and (p.tls_active or not p.apop_requires_tls)
+
     def greeting(self) -> list[Action]:
         p = self.policy
-        return [Send(responses.ok(f"pop3d {p.version} at {p.hostname} starting. {self.challenge}"))]
+        stamp = f" {self.challenge}" if self.apop_offered else ""
+        return [Send(responses.ok(f"pop3d {p.version} at {p.hostname} starting.{stamp}"))]
 
     def receive_line(self, line: bytes) -> list[Action]:
         """Handle one command line (without its CRLF)."""
@@ -139,11 +149,16 @@ class Session:
         count, octets = self.totals()
         return [Send(responses.ok(f"{username} has {count} messages ({octets} octets)"))]
 
-    def login_failed(self, text: str, code: str | None = responses.AUTH) -> list[Action]:
-        """Credentials were refused, or the maildrop could not be opened."""
+    def login_failed(self, text: str, code: str | None = responses.AUTH,
+                     counted: bool = True) -> list[Action]:
+        """Credentials were refused, or the maildrop could not be opened.
+
+        ``counted``: an ``[AUTH]`` refusal counts towards ``max_auth_failures``
+        (not so a mechanism the user has no secret for: no password was tried).
+        """
         self._move(Event.LOGIN_FAILED)
         self.pending_user = None
-        if code == responses.AUTH:
+        if code == responses.AUTH and counted:
             self.auth_failures += 1
         actions: list[Action] = [Send(responses.err(text, code))]
         if self.auth_failures >= self.policy.max_auth_failures:

@@ -10,8 +10,10 @@ from twisted.internet.interfaces import IListeningPort
 from twisted.logger import Logger
 
 from pop3d.auth.admission import build_gate
+from pop3d.auth.check_pool import shared_pool
 from pop3d.auth.directory import build_directory
 from pop3d.auth.portal import build_portal
+from pop3d.auth.privileges import Identity, PrivilegeError, resolve
 from pop3d.config.errors import ConfigError
 from pop3d.config.model import Config, DemoSeed
 from pop3d.maildrop import MaildropOptions
@@ -42,15 +44,28 @@ def build_context(config: Config, switch_user: bool = False,
     limits = config.limits
     return ServerContext(
         config=config,
-        portal=build_portal(directory, build_gate(config), switch_user,
+        portal=build_portal(directory, shared_pool(config.auth.hash_threads), config.auth,
+                            build_gate(config), switch_user,
                             MaildropOptions(config.mbox_format, limits.lock_timeout,
                                             config.mbox_reuse_x_uidl),
                             build_retrieval_log(config), config.uidl_format,
-                            config.client_workarounds),
+                            config.client_workarounds,
+                            virtual_identity=virtual_identity(config) if switch_user else None),
         policy=base_policy(config),
         throttle=build_throttle(config.auth, config.state_dir, several_processes or switch_user),
-        tls_options=configured_options(config), limiter=limiter_for(limits),
+        tls_options=configured_options(config), limiter=limiter_for(config),
     )
+
+
+def virtual_identity(config: Config) -> Identity | None:
+    """Whom virtual users' inetd sessions run as: ``run_as`` (looked up now, while NSS is at hand)."""
+    run_as = config.run_as
+    if run_as is None:
+        return None
+    try:
+        return resolve(run_as.user, run_as.group, run_as.groups)
+    except PrivilegeError as exc:
+        raise ConfigError(config.path, "run_as", str(exc)) from None
 
 
 def build_retrieval_log(config: Config) -> RetrievalLog | None:

@@ -40,6 +40,7 @@ class ServerContext:
             tls_active=tls_active,
             stls_available=self.tls_options is not None and not tls_active,
             plaintext_without_tls=plaintext_auth_allowed(self.config.plaintext_auth, peer_host),
+            apop_requires_tls=not plaintext_auth_allowed(self.config.auth.apop_without_tls, peer_host),
         )
 
 
@@ -58,11 +59,6 @@ def base_policy(config: Config) -> SessionPolicy:
         xmit_mail_domain=config.xtnd.mail_domain or config.hostname,
         xmit_from_policy=config.xtnd.from_policy,
         xmit_max_recipients=config.xtnd.max_recipients,
-        sasl_mechanisms=sasl_mechanisms(config),
-        apop_requires_tls=config.auth.apop_requires_tls,
+        sasl_mechanisms=config.auth.mechanisms,
+        apop_available=config.auth.apop_database is not None,
     )
-
-
-def sasl_mechanisms(config: Config) -> tuple[str, ...]:
-    """PLAIN and LOGIN always; CRAM-MD5 when a mailauth database holds secrets for it."""
-    return ("PLAIN", "LOGIN") + (("CRAM-MD5",) if config.auth.apop_database else ())

@@ -27,7 +27,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from pop3d.auth.admission import LoginTooSoon
-from pop3d.auth.portal import IMaildrop, LoggedIn
+from pop3d.auth.portal import IMaildrop, LoggedIn, LoginClient, NoSecret
 from pop3d.auth.records import SourceUnavailable
 from pop3d.core import responses
 from pop3d.core.actions import Action, Authenticate, Close, Commit, Send, SendMessage, StartTLS
@@ -88,8 +88,9 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
         self.admitted: str | None = None
         #: Reports this connection's events to the context's observers (logs, trace).
         self.watch: ConnectionWatch | None = None
-        #: When the credentials being checked arrived, and a refusal held back (failure delay).
+        #: When the credentials being checked arrived, for whom, and a refusal held back (failure delay).
         self.auth_started = 0.0
+        self.auth_user: str | None = None
         self.held_refusal: IDelayedCall | None = None
         self.tls_close_timer: IDelayedCall | None = None
         self.close_timer: IDelayedCall | None = None
@@ -292,9 +293,13 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
             self.carry_out(self.conn.transfer_finished, result if isinstance(result, list) else [])
         return None
 
+    def peer_host(self) -> str | None:
+        return getattr(self.transport.getPeer(), "host", None)
+
     def authenticate(self, action: Authenticate) -> None:
         self.auth_started = time.monotonic()
-        d = self.context.portal.login(action.credentials, None, IMaildrop)
+        self.auth_user = action.username
+        d = self.context.portal.login(action.credentials, LoginClient(self.peer_host()), IMaildrop)
         d.addCallbacks(self.login_succeeded, self.login_failed)
         d.addErrback(self.unexpected)
 
@@ -309,6 +314,9 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
             self.login_timer.cancel()
         self.login_timer = None
         assert self.session is not None and self.conn is not None
+        if self.context.throttle is not None:  # this name's failures from here are forgiven
+            self.context.throttle.succeeded(self.peer_host(), logged_in.record.name).addErrback(
+                lambda failure: log.failure("clearing failure counts failed", failure))
         self.perform(self.conn.session_answered(self.session.login_succeeded(
             logged_in.record.name, self.maildrop.messages(), logged_in.login_delay,
             monitor=logged_in.monitor, poll=logged_in.poll, expired=logged_in.expired)))
@@ -317,10 +325,13 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
         if self.closing:
             return
         assert self.session is not None
-        if failure.check(cred_error.UnauthorizedLogin, cred_error.UnhandledCredentials):
+        if failure.check(NoSecret):  # no password was tried: at once, and not counted
+            actions = self.session.login_failed("no shared secret for this mechanism; use your password",
+                                                responses.AUTH, counted=False)
+        elif failure.check(cred_error.UnauthorizedLogin, cred_error.UnhandledCredentials):
             self.refuse_after_delay()
             return
-        if failure.check(SourceUnavailable):
+        elif failure.check(SourceUnavailable):
             log.warn("user database unavailable: {exc}", exc=failure.value)
             actions = self.session.login_failed("cannot check passwords now, try later", responses.SYS_TEMP)
         elif failure.check(LoginTooSoon):
@@ -341,13 +352,9 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
         if throttle is None:
             self.refuse_now()
             return
-        peer = getattr(self.transport.getPeer(), "host", None)
-        if throttle.blocking:  # counted in the shared database: off the reactor thread
-            d = threads.deferToThread(throttle.record_failure, peer)
-            d.addCallback(self.refuse_in)
-            d.addErrback(self.unexpected)
-        else:
-            self.refuse_in(throttle.record_failure(peer))
+        d = throttle.failed(self.peer_host(), self.auth_user)
+        d.addCallback(self.refuse_in)
+        d.addErrback(self.unexpected)
 
     def refuse_in(self, delay: float) -> None:
         """Answer the refusal ``delay`` seconds after the credentials arrived."""

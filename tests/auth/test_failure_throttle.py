@@ -78,6 +78,60 @@ def test_shared_counts_add_up_across_processes(tmp_path):
     assert rows == {"192.0.2.1": 1}  # the stale 192.0.2.9 was swept out
 
 
+# -- per client and name (issue 12), per IPv6 /64 (issue 10) ------------------------
+
+def test_one_misconfigured_client_does_not_punish_the_other_names_behind_its_address():
+    t, _ = throttle(address_failure_allowance=2)
+    assert [t.record_failure("192.0.2.1", "printer") for _ in range(4)] == [2, 4, 8, 15]
+    assert t.record_failure("192.0.2.1", "alice") == 8  # the address is 3 past its allowance ...
+    t2, _ = throttle(address_failure_allowance=10)
+    assert [t2.record_failure("192.0.2.1", "printer") for _ in range(4)] == [2, 4, 8, 15]
+    assert t2.record_failure("192.0.2.1", "alice") == 2  # ... but within it, alice starts afresh
+
+
+def test_guessing_many_names_from_one_address_still_slows_down():
+    t, _ = throttle(address_failure_allowance=3)
+    delays = [t.record_failure("192.0.2.1", f"user{i}") for i in range(7)]
+    assert delays == [2, 2, 2, 2, 4, 8, 15]
+
+
+def test_a_successful_login_clears_that_names_penalty_from_that_address_only():
+    t, _ = throttle(address_failure_allowance=10)
+    for _ in range(3):
+        t.record_failure("192.0.2.1", "alice")
+        t.record_failure("192.0.2.2", "alice")
+    t.record_failure("192.0.2.1", "bob")
+    t.record_success("192.0.2.1", "alice")
+    assert t.failures("192.0.2.1", "alice") == 0 and t.failures("192.0.2.1") == 1  # bob's remains
+    assert t.failures("192.0.2.2", "alice") == 3
+    assert t.record_failure("192.0.2.1", "alice") == 2
+
+
+def test_rotating_through_an_ipv6_64_keeps_the_delay_growing():
+    t, _ = throttle()
+    delays = [t.record_failure(f"2001:db8:1:2::{i:x}", "alice") for i in range(1, 5)]
+    assert delays == [2, 4, 8, 15]
+    assert t.record_failure("2001:db8:1:3::1", "alice") == 2  # another /64 is another client
+    wide, _ = throttle(ipv6_prefix=48)
+    assert [wide.record_failure(a, "alice") for a in ("2001:db8:1:2::1", "2001:db8:1:3::1")] == [2, 4]
+
+
+def test_ipv4_mapped_addresses_count_as_the_ipv4_client():
+    t, _ = throttle()
+    assert t.record_failure("192.0.2.1", "alice") == 2
+    assert t.record_failure("::ffff:192.0.2.1", "alice") == 4
+
+
+def test_shared_counts_per_name_and_success_clears_across_processes(tmp_path):
+    first, second, _ = shared_pair(tmp_path, address_failure_allowance=10)
+    assert [first.record_failure("192.0.2.1", "alice"), second.record_failure("192.0.2.1", "alice")] == [2, 4]
+    assert second.record_failure("192.0.2.1", "bob") == 2
+    first.record_success("192.0.2.1", "alice")
+    assert dict(second.db.query("SELECT host, count FROM failures")) == {"192.0.2.1": 1}
+    assert second.record_failure("192.0.2.1", "alice") == 2
+    assert second.record_failure("2001:db8::1", "x") == 2 and first.record_failure("2001:db8::2", "x") == 4
+
+
 def test_shared_throttle_exempts_trusted_networks_and_survives_a_broken_store(tmp_path):
     first, _, _ = shared_pair(tmp_path, trusted_networks=(ipaddress.ip_network("10.0.0.0/8"),))
     assert first.record_failure("10.1.2.3") == 0

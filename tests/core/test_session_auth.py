@@ -184,12 +184,23 @@ def test_apop_bad_name():
     assert new_session().receive_line(b"APOP a\x01b " + b"0" * 32) == [Send(b"-ERR invalid user name\r\n")]
 
 
-def test_apop_over_plaintext_refused_when_it_requires_tls():
-    s = new_session(apop_requires_tls=True)
+@pytest.mark.parametrize("policy", [{"apop_requires_tls": True}, {"apop_available": False}],
+                         ids=["requires-tls", "no-apop-secrets"])
+def test_greeting_without_timestamp_when_apop_cannot_succeed_and_apop_refused_at_once(policy):
+    """RFC 1939 clients read a timestamp as "APOP offered": none unless APOP can work (issue 12)."""
+    s = new_session(**policy)
+    assert s.greeting() == [Send(b"+OK pop3d 9.9 at pop.test starting.\r\n")]
     line = f"APOP alice {digest(b'pw')}".encode()
-    assert s.receive_line(line) == [Send(b"-ERR [AUTH] APOP is allowed only over TLS; use STLS\r\n")]
-    s.tls_started()
-    assert authenticate(s.receive_line(line)).mechanism == "APOP"
+    refused = [Send(b"-ERR [AUTH] APOP is not available on this connection\r\n")]
+    assert s.receive_line(line) == refused and s.auth_failures == 0
+    s.tls_started()  # no timestamp was sent: STLS does not make APOP usable
+    assert s.receive_line(line) == refused
+
+
+def test_greeting_carries_the_timestamp_when_apop_can_succeed():
+    assert new_session().greeting() == [Send(f"+OK pop3d 9.9 at pop.test starting. {CHALLENGE}\r\n".encode())]
+    tls = new_session(apop_requires_tls=True, tls_active=True)
+    assert authenticate(tls.receive_line(f"APOP alice {digest(b'pw')}".encode())).mechanism == "APOP"
 
 
 def test_apop_is_not_affected_by_the_plaintext_policy():

@@ -8,11 +8,15 @@ import hmac
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 from support import Client
 
 from pop3d.auth import mailauth
+
+NO_SECRET = b"-ERR [AUTH] no shared secret for this mechanism; use your password"
+REFUSED = b"-ERR [AUTH] invalid user name or password"
 
 
 def b64(data: bytes) -> str:
@@ -33,7 +37,8 @@ def apop_server(make_server, tmp_path):
     users = {u: {"password": f"{u}-pw", "maildrop": f"maildir:{tmp_path}/{u}"} for u in ("alice", "bob")}
 
     def start(**auth: object):
-        return make_server(users, extra={"auth": {"failure_delay": 0.05, "apop_database": db, **auth}})
+        settings = {"failure_delay": 0.05, "apop_database": db, "mechanisms": ["PLAIN", "LOGIN", "CRAM-MD5"]}
+        return make_server(users, extra={"auth": {**settings, **auth}})
 
     return start, db
 
@@ -57,8 +62,8 @@ def test_apop_with_mailauth_secret_not_with_login_password(apop_server):
     assert apop(server.port, "alice", b"alice-apop") == b"+OK alice has 1 messages (22 octets)"
     refused = b"-ERR [AUTH] invalid user name or password"
     assert apop(server.port, "alice", b"alice-pw") == refused  # the login password is not an APOP secret
-    assert apop(server.port, "bob", b"bob-pw") == refused  # no entry in the database: no APOP
-    assert apop(server.port, "nobody", b"x") == refused
+    assert apop(server.port, "bob", b"bob-pw") == NO_SECRET  # no entry in the database: no APOP
+    assert apop(server.port, "nobody", b"x") == NO_SECRET
 
 
 def test_popauth_changes_are_seen_without_restart(apop_server):
@@ -78,14 +83,38 @@ def test_popauth_changes_are_seen_without_restart(apop_server):
 
 def test_apop_and_cram_md5_only_over_tls_when_configured(apop_server):
     start, _ = apop_server
-    server = start(apop_requires_tls=True)
-    c, stamp = greet(server.port)
+    server = start(apop_without_tls="never")
+    c = Client.connect(server.port)
+    greeting = c.line()
+    assert greeting == b"+OK pop3d 0.1.0 at pop3d.test starting."  # no timestamp: APOP cannot work here
     c.send(b"CAPA\r\n")
     assert c.line().startswith(b"+OK")
     assert b"SASL PLAIN LOGIN" in c.multiline()
-    digest = hashlib.md5(stamp + b"alice-apop").hexdigest()
-    assert c.cmd(f"APOP alice {digest}") == b"-ERR [AUTH] APOP is allowed only over TLS; use STLS"
+    started = time.monotonic()
+    assert c.cmd(f"APOP alice {'0' * 32}") == b"-ERR [AUTH] APOP is not available on this connection"
     assert c.cmd("AUTH CRAM-MD5").startswith(b"-ERR [AUTH] CRAM-MD5 is allowed only over TLS")
+    assert time.monotonic() - started < 0.5  # refused at once: nothing was checked
+
+
+def test_greeting_timestamp_only_when_apop_can_succeed(make_server, apop_server, tmp_path):
+    """Mail::POP3Client, curl and nmap read a timestamp as "APOP offered" (issue 12)."""
+    start, _ = apop_server
+    with_apop = start()
+    assert greet(with_apop.port)[1].startswith(b"<") and greet(with_apop.port)[1].endswith(b"@pop3d.test>")
+    users = {"bob": {"password": "bob-pw", "maildrop": f"maildir:{tmp_path}/bob"}}
+    without = make_server(users, extra={"auth": {"failure_delay": 3}})
+    c = Client.connect(without.port)
+    assert c.line() == b"+OK pop3d 0.1.0 at pop3d.test starting."
+    reply, took = timed(c, f"APOP bob {'0' * 32}")
+    assert reply == b"-ERR [AUTH] APOP is not available on this connection" and took < 0.5
+    assert c.cmd("USER bob").startswith(b"+OK")
+    assert c.cmd("PASS bob-pw").startswith(b"+OK bob has 1 messages")  # the failed APOP cost nothing
+
+
+def timed(c: Client, command: str) -> tuple[bytes, float]:
+    started = time.monotonic()
+    reply = c.cmd(command)
+    return reply, time.monotonic() - started
 
 
 def test_auth_lists_mechanisms_like_capa(apop_server):
@@ -139,8 +168,8 @@ def test_sasl_cram_md5_uses_the_mailauth_secret(apop_server):
     start, _ = apop_server
     server = start()
     for name, secret, expected in ((b"alice", b"alice-apop", b"+OK alice has 1 messages (22 octets)"),
-                                   (b"alice", b"alice-pw", b"-ERR [AUTH] invalid user name or password"),
-                                   (b"bob", b"bob-pw", b"-ERR [AUTH] invalid user name or password")):
+                                   (b"alice", b"alice-pw", REFUSED),
+                                   (b"bob", b"bob-pw", NO_SECRET)):
         c, _ = greet(server.port)
         line = c.cmd("AUTH CRAM-MD5")
         assert line.startswith(b"+ ")
@@ -161,3 +190,40 @@ def test_secrets_never_reach_the_log(apop_server):
     log = server.log()
     assert "secret-xyz" not in log and b64(b"\0alice\0wrong-secret-xyz") not in log
     assert os.path.exists(server.log_path)
+
+
+def test_cram_md5_not_offered_unless_listed(apop_server):
+    """curl picks CRAM-MD5 whenever offered and fails with the login password (issue 12)."""
+    start, _ = apop_server
+    server = start(mechanisms=["PLAIN", "LOGIN"])
+    c, _ = greet(server.port)
+    assert c.cmd("AUTH") == b"+OK SASL mechanisms follow"
+    assert c.multiline() == [b"PLAIN", b"LOGIN"]
+    assert c.cmd("AUTH CRAM-MD5") == b"-ERR unsupported authentication mechanism CRAM-MD5"
+
+
+def test_mechanism_without_a_secret_fails_at_once_uncounted_like_an_unknown_user(apop_server):
+    """mutt and fetchmail try CRAM-MD5 and APOP before the password: that must cost no failure."""
+    start, _ = apop_server
+    # Every failure of the address counts at once (allowance 0): counted tries would show in the delay.
+    server = start(failure_delay=0.5, max_failure_delay=4, address_failure_allowance=0,
+                   mechanisms=["CRAM-MD5", "PLAIN"])
+    answers = {}
+    for name in (b"bob", b"nobody"):
+        c, stamp = greet(server.port)
+        tries = []
+        for _ in range(3):  # max_auth_failures is 3: uncounted tries do not close the connection
+            line = c.cmd("AUTH CRAM-MD5")
+            digest = hmac.new(b"guess", base64.b64decode(line[2:]), hashlib.md5).hexdigest().encode()
+            tries.append(timed(c, b64(name + b" " + digest)))
+        tries.append(timed(c, f"APOP {name.decode()} {hashlib.md5(stamp + b'guess').hexdigest()}"))
+        answers[name] = [reply for reply, _ in tries]
+        assert all(took < 0.5 for _, took in tries), tries
+        if name == b"bob":
+            assert c.cmd("AUTH PLAIN " + b64(b"\0bob\0bob-pw")).startswith(b"+OK bob has 1 messages")
+        c.close()
+    assert answers[b"bob"] == answers[b"nobody"] == [NO_SECRET] * 4
+    # None of them counted as a failed password: a wrong password now waits only the first delay.
+    c, _ = greet(server.port)
+    reply, took = timed(c, "AUTH PLAIN " + b64(b"\0alice\0wrong"))
+    assert reply == REFUSED and 0.5 <= took < 1.5

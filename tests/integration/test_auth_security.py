@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import socket
 import threading
 import time
 
 import pytest
-from support import Client
+import yaml
+from support import Client, ServerFixture, free_port, write_config
 
 REFUSED = b"-ERR [AUTH] invalid user name or password"
+NO_SECRET = b"-ERR [AUTH] no shared secret for this mechanism; use your password"
 
 
 @pytest.fixture
@@ -104,16 +108,21 @@ def test_unknown_user_and_wrong_password_answer_alike(make_server, users):
     assert abs(sum(times["alice"]) - sum(times["nobody"])) / 3 < 0.1
 
 
-def test_apop_unknown_user_answers_like_a_wrong_digest(make_server, users, tmp_path):
+def test_apop_unknown_user_answers_like_a_user_without_a_secret(make_server, users, tmp_path):
+    """No secret, or no such user: the same answer, at once and uncounted; a wrong digest waits."""
     from pop3d.auth import mailauth
 
     db = str(tmp_path / "mailauth")
     mailauth.write(db, {"alice": b"secret"})
-    server = make_server(users, extra={"auth": {"failure_delay": 0.05, "apop_database": db}})
-    for name in ("alice", "nobody"):
+    server = make_server(users, extra={"auth": {"failure_delay": 1, "apop_database": db}})
+    answers = {}
+    for name in ("alice", "bob", "nobody"):
         c = Client.connect(server.port)
         stamp = c.line().rsplit(b" ", 1)[1]
-        assert c.cmd(f"APOP {name} {hashlib.md5(stamp + b'wrong').hexdigest()}") == REFUSED
+        answers[name] = timed(c, f"APOP {name} {hashlib.md5(stamp + b'wrong').hexdigest()}")
+    assert answers["alice"][0] == REFUSED and answers["alice"][1] >= 1
+    assert answers["bob"][0] == answers["nobody"][0] == NO_SECRET
+    assert answers["bob"][1] < 0.5 and answers["nobody"][1] < 0.5
 
 
 def test_broken_secrets_database_is_a_temporary_failure(make_server, users, tmp_path):
@@ -137,3 +146,169 @@ def test_locked_maildrop_is_in_use(make_server, users):
     second.cmd("USER alice")
     reply, took = timed(second, "PASS alice-pw")
     assert reply.startswith(b"-ERR [IN-USE]")
+
+
+# -- hostile secrets, hash floods, timing (issue 10) ------------------------------
+
+LOG_NOISE = ("Traceback", "internal error", "login failed unexpectedly", "[SYS/TEMP]")
+
+
+def timed_plain(c: Client, name: str, password: bytes) -> tuple[bytes, float]:
+    """AUTH PLAIN, the answer on a line of its own (up to limits.max_sasl_line, 16 KB)."""
+    assert c.cmd("AUTH PLAIN") == b"+ "
+    started = time.monotonic()
+    reply = c.cmd(base64.b64encode(b"\0" + name.encode() + b"\0" + password))
+    return reply, time.monotonic() - started
+
+
+def test_overlong_secret_enumerates_no_users(make_server, users):
+    """4 KB passwords answered unknown users at once with [SYS/TEMP] and known ones after the delay."""
+    server = make_server(users, extra={"auth": {"failure_delay": 0.4, "max_failure_delay": 5},
+                                       "limits": {"max_line": 8192, "max_auth_failures": 10}})
+    for name in ("alice", "nobody"):
+        c = connect(server.port)
+        first = timed_plain(c, name, b"x" * 4096)
+        second = timed_plain(c, name, b"y" * 2000)
+        c.cmd(f"USER {name}")
+        third = timed(c, "PASS " + "z" * 5000)
+        assert [reply for reply, _ in (first, second, third)] == [REFUSED] * 3, name
+        # An ordinary failure: delayed, and counted (the delay doubles per failure of the name).
+        assert 0.4 <= first[1] < 0.8 and 0.8 <= second[1] < 1.4 and 1.6 <= third[1] < 2.5, name
+        c.close()
+    log = server.log()
+    assert not [noise for noise in LOG_NOISE if noise in log], log
+
+
+def test_overlong_secret_is_never_hashed(make_server, users, tmp_path):
+    """A 4 KB sha512-crypt check took 6.6 s of CPU; the bound refuses it before hashing."""
+    server = make_server(users, extra={"auth": {"failure_delay": 0, "max_failure_delay": 0,
+                                                "max_secret_length": 1024}})
+    slow_users(tmp_path)
+    c = connect(server.port)
+    reply, took = timed_plain(c, "alice", b"x" * 4096)
+    assert reply == REFUSED and took < 0.2
+
+
+def slow_users(tmp_path) -> None:
+    """alice gets a full-cost sha512-crypt hash (passlib's default rounds); bob keeps a quick one."""
+    from passlib.hash import sha512_crypt
+    from support import fast_hash
+
+    (tmp_path / "users.yaml").write_text(yaml.safe_dump({
+        "alice": {"password": sha512_crypt.hash("alice-pw"), "maildrop": f"maildir:{tmp_path}/alice"},
+        "bob": {"password": fast_hash("bob-pw"), "maildrop": f"maildir:{tmp_path}/bob"}}))
+
+
+class Flood:
+    """``count`` connections sending wrong passwords for ``name`` until stopped."""
+
+    def __init__(self, port: int, count: int, name: str, password: bytes) -> None:
+        self.port, self.name, self.password = port, name, password
+        self.stopping = threading.Event()
+        self.attempts = 0
+        self.threads = [threading.Thread(target=self.attack, daemon=True) for _ in range(count)]
+
+    def attack(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                c = connect(self.port)
+                while not self.stopping.is_set():
+                    if not timed_plain(c, self.name, self.password)[0].startswith(b"-ERR"):
+                        return
+                    self.attempts += 1
+            except (OSError, ConnectionError):
+                continue
+
+    def __enter__(self) -> Flood:
+        for t in self.threads:
+            t.start()
+        time.sleep(1)  # the flood is under way
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
+        for t in self.threads:
+            t.join(30)
+
+
+def login_latency(port: int, host: str = "127.0.0.1") -> float:
+    """Seconds from connecting to the answer of PASS for bob, with a commit (DELE, QUIT) after it."""
+    started = time.monotonic()
+    c = Client(socket.create_connection((host, port), timeout=60))
+    c.line()
+    c.cmd("USER bob")
+    assert c.cmd("PASS bob-pw").startswith(b"+OK bob")
+    took = time.monotonic() - started
+    c.cmd("QUIT")
+    c.close()
+    return took
+
+
+@pytest.mark.slow
+def test_flood_of_4k_sha512_passwords_does_not_stall_other_logins(make_server, users, tmp_path):
+    """10 connections sending 4096-byte passwords for a sha512-crypt user stalled every login > 60 s."""
+    server = make_server(users, extra={"limits": {"max_auth_failures": 1000}})
+    slow_users(tmp_path)
+    with Flood(server.port, 10, "alice", b"x" * 4096) as flood:
+        latencies = [login_latency(server.port) for _ in range(5)]
+    assert flood.attempts > 10
+    assert max(latencies) < 1.5, latencies
+
+
+@pytest.fixture
+def dual_stack(tmp_path):
+    """start(users, extra) -> (server, IPv6 port): pop3d on 127.0.0.1 and on ::1; stopped afterwards."""
+    servers = []
+
+    def start(users, extra):
+        port, port6 = free_port(), free_port6()
+        config = write_config(str(tmp_path), users, port, {
+            **extra, "listen": [f"tcp:{port}:interface=127.0.0.1", f"tcp6:{port6}:interface=\\:\\:1"]})
+        servers.append(ServerFixture(str(tmp_path), port, config).start())
+        return servers[-1], port6
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def free_port6() -> int:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+            return s.getsockname()[1]
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+
+
+@pytest.mark.slow
+def test_flood_of_slow_password_checks_leaves_other_clients_a_turn(dual_stack, users, tmp_path):
+    """Full-cost hashes keep every password thread busy: a client from elsewhere still gets the next turn."""
+    server, port6 = dual_stack(users, {"limits": {"max_auth_failures": 1000}})
+    slow_users(tmp_path)
+    with Flood(server.port, 10, "alice", b"wrong password"):
+        latencies = [login_latency(port6, "::1") for _ in range(5)]
+    assert max(latencies) < 3, latencies
+
+
+def test_unknown_user_timing_does_not_reveal_the_hash_scheme(make_server, users, tmp_path):
+    """Unknown names were checked against whichever hash sorts first (a quick bcrypt here)."""
+    from passlib.hash import bcrypt, sha512_crypt
+
+    server = make_server(users, extra={"auth": {"failure_delay": 0, "max_failure_delay": 0}})
+    table = {f"user{i}": {"password": sha512_crypt.using(rounds=300000).hash(f"pw{i}"),
+                          "maildrop": f"maildir:{tmp_path}/alice"} for i in range(3)}
+    table["aaron"] = {"password": bcrypt.using(rounds=4).hash("pw"), "maildrop": f"maildir:{tmp_path}/alice"}
+    (tmp_path / "users.yaml").write_text(yaml.safe_dump(table))
+    times: dict[str, list[float]] = {"user0": [], "nobody": []}
+    for _ in range(3):
+        for name in times:
+            c = connect(server.port)
+            c.cmd(f"USER {name}")
+            reply, took = timed(c, "PASS wrong")
+            assert reply == REFUSED
+            times[name].append(took)
+            c.close()
+    known, unknown = min(times["user0"]), min(times["nobody"])
+    assert known > 0.02, times  # a real check of that cost takes measurable time ...
+    assert 0.6 < unknown / known < 1.6, times  # ... and an unknown name costs the same

@@ -69,8 +69,9 @@ def apop(session: Session, args: bytes) -> list[Action]:
     parts = args.split()
     if len(parts) != 2:
         raise CommandError("usage: APOP name digest", invalid=True)
-    if session.policy.apop_requires_tls and not session.tls_active:
-        raise CommandError("APOP is allowed only over TLS; use STLS", responses.AUTH)
+    if not session.apop_offered:
+        # No timestamp was in the greeting: nothing to check, so no failure delay either.
+        raise CommandError("APOP is not available on this connection", responses.AUTH)
     name = parse_username(parts[0])
     digest = parts[1]
     if len(digest) != 32 or not all(c in b"0123456789abcdefABCDEF" for c in digest):

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from twisted.cred.credentials import UsernamePassword
 
 from pop3d.auth.credentials import CramMD5Credentials
+from pop3d.config.auth import SHARED_SECRET_MECHANISMS
 from pop3d.core import responses
 from pop3d.core.actions import Action, Send
 from pop3d.core.challenge import make_challenge
@@ -27,10 +28,6 @@ from pop3d.core.states import State
 
 if TYPE_CHECKING:
     from pop3d.core.session import Session
-
-#: Mechanisms that need a shared secret from the mailauth database (like APOP).
-SHARED_SECRET_MECHANISMS = frozenset({"CRAM-MD5"})
-
 
 def offered_mechanisms(session: Session) -> list[str]:
     """The mechanisms this session may use now, for ``AUTH`` and CAPA's ``SASL`` line."""
