@@ -262,3 +262,50 @@ def _ppid(pid: int) -> int | None:
             return int(f.read().rsplit(")", 1)[1].split()[1])
     except (OSError, ValueError, IndexError):
         return None
+
+
+def test_inetd_process_that_became_a_unix_user_accepts_no_other_login(tmp_path):
+    """After a UNIX login failed with [IN-USE], the process (already that user) served a virtual user."""
+    require_root()
+    with unix_account("Unix pw 1!") as name, unix_account() as vmail, alice_spool(vmail) as spool:
+        home = pwd.getpwnam(name).pw_dir
+        make_maildir(os.path.join(home, "Maildir"))
+        chown_tree(home, name)
+        # Even a maildrop anybody may write is not served by a process that is another user now.
+        subprocess.run(["chmod", "-R", "a+rwX", os.path.join(spool, "alice")], check=True)
+        config = write_config(str(tmp_path), {"alice": {"password": "alice-pw",
+                                                        "maildrop": f"maildir:{spool}/alice"}}, 0, {
+            "users": [{"type": "unix", "maildrop": "maildir:~/Maildir"},
+                      {"type": "virtual", "file": str(tmp_path / "users.yaml")}],
+            "listen": [f"tcp:0:interface={HOST}"], "run_as": {"user": vmail, "group": vmail},
+        })
+        with inetd_process(["-i", "-c", config], str(tmp_path)) as (holder, _), \
+                inetd_process(["-i", "-c", config], str(tmp_path)) as (c, proc):
+            holder.line()
+            holder.cmd(f"USER {name}")
+            assert holder.cmd("PASS Unix pw 1!").startswith(b"+OK")  # holds the maildrop's lock
+            c.line()
+            c.cmd(f"USER {name}")
+            assert c.cmd("PASS Unix pw 1!").startswith(b"-ERR [IN-USE]")
+            assert ids(proc.pid)["Uid"] == [pwd.getpwnam(name).pw_uid] * 4
+            c.cmd("USER alice")
+            assert c.cmd("PASS alice-pw") == b"-ERR [SYS/TEMP] maildrop is unavailable, try later"
+            assert os.listdir(os.path.join(spool, "alice", "new")) == ["1700000000.M1P1.test"]
+
+
+def test_inetd_virtual_users_session_runs_as_run_as_never_root(tmp_path):
+    require_root()
+    with unix_account() as vmail, alice_spool(vmail) as spool:
+        pw = pwd.getpwnam(vmail)
+        config = write_config(str(tmp_path), {"alice": {"password": "alice-pw",
+                                                        "maildrop": f"maildir:{spool}/alice"}}, 0, {
+            "listen": [f"tcp:0:interface={HOST}"], "run_as": {"user": vmail, "group": vmail},
+        })
+        with inetd_process(["-i", "-c", config], str(tmp_path)) as (c, proc):
+            assert c.line().startswith(b"+OK")
+            c.cmd("USER alice")
+            assert c.cmd("PASS alice-pw") == b"+OK alice has 1 messages (22 octets)"
+            assert ids(proc.pid)["Uid"] == [pw.pw_uid] * 4 and ids(proc.pid)["Gid"] == [pw.pw_gid] * 4
+            assert c.cmd("DELE 1").startswith(b"+OK") and c.cmd("QUIT").startswith(b"+OK")
+            assert proc.wait(15) == 0
+        assert os.listdir(os.path.join(spool, "alice", "new")) == []
