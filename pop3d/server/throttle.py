@@ -9,7 +9,7 @@ starts to double once its failures for all names pass
 ``address_failure_allowance``, so one misconfigured mail client behind a NAT
 does not make everybody there wait the longest delay, while trying many
 names from one address still slows down.  A successful login clears that
-name's failures from that client.  Records are forgotten
+name's failures from that client (its count for all names stays).  Records are forgotten
 ``forget_failures_after`` seconds after their last failure; trusted networks
 get no delay.  The delay is counted from the moment the credentials
 arrived, so a quick "unknown user" and a slow hash check answer at the
@@ -130,16 +130,8 @@ class FailureThrottle:
         return counts[0], counts[1]
 
     def clear_failures(self, client: str, user: str, now: float) -> None:
-        """Drop the name's failures, and take them off the client's count."""
-        cleared = self._fresh((client, user), now)
-        if not cleared:
-            return
-        del self._failures[(client, user)]
-        left = self._fresh((client, None), now) - cleared
-        if left > 0:
-            self._failures[(client, None)] = (left, self._failures[(client, None)][1])
-        else:
-            self._failures.pop((client, None), None)
+        """Drop the name's failures (the client's count for all names stays)."""
+        self._failures.pop((client, user), None)
 
     def _fresh(self, record: tuple[str, str | None], now: float) -> int:
         entry = self._failures.get(record)
@@ -201,14 +193,7 @@ class SharedFailureThrottle(FailureThrottle):
     def clear_failures(self, client: str, user: str, now: float) -> None:
         try:
             with self.db.transaction() as db:
-                row = db.execute("SELECT count, at FROM name_failures WHERE host = ? AND user = ?",
-                                 (client, user)).fetchone()
-                if row is None:
-                    return
                 db.execute("DELETE FROM name_failures WHERE host = ? AND user = ?", (client, user))
-                if 0 <= now - row[1] <= self.config.forget_failures_after:
-                    db.execute("UPDATE failures SET count = count - ? WHERE host = ?", (row[0], client))
-                    db.execute("DELETE FROM failures WHERE host = ? AND count <= 0", (client,))
         except StoreError as exc:
             log.warn("failure delays counted per process: {exc}", exc=exc)
             super().clear_failures(client, user, now)
