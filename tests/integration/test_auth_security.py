@@ -312,3 +312,118 @@ def test_unknown_user_timing_does_not_reveal_the_hash_scheme(make_server, users,
     known, unknown = min(times["user0"]), min(times["nobody"])
     assert known > 0.02, times  # a real check of that cost takes measurable time ...
     assert 0.6 < unknown / known < 1.6, times  # ... and an unknown name costs the same
+
+
+# -- remote clients, posed with PROXY headers (the server still only sees 127.0.0.1) -----
+
+@pytest.fixture
+def behind_proxy(tmp_path, users):
+    """start(extra) -> port: pop3d whose one listener takes a PROXY header first; stopped afterwards."""
+    servers = []
+
+    def start(extra):
+        port = free_port()
+        config = write_config(str(tmp_path), users, port,
+                              {**extra, "listen": [f"haproxy:tcp:{port}:interface=127.0.0.1"]})
+        server = ServerFixture(str(tmp_path), port, config)
+        servers.append(server)
+        server.start(wait=False)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                c = proxied(port, "127.0.0.1")
+                c.line()
+                c.close()
+                return port
+            except OSError:
+                assert time.monotonic() < deadline and server.proc.poll() is None, server.log()
+                time.sleep(0.05)
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def proxied(port: int, source: str) -> Client:
+    """A connection the balancer says comes from ``source``."""
+    c = Client.connect(port)
+    family = "TCP6" if ":" in source else "TCP4"
+    c.send(f"PROXY {family} {source} {'::1' if ':' in source else '127.0.0.1'} 40000 110\r\n".encode())
+    return c
+
+
+def test_apop_and_cram_md5_not_in_the_clear_from_remote_clients_by_default(behind_proxy, tmp_path):
+    """A captured APOP or CRAM-MD5 digest can be attacked offline: remote clients need TLS for them."""
+    from pop3d.auth import mailauth
+
+    db = str(tmp_path / "mailauth")
+    mailauth.write(db, {"alice": b"alice-apop"})
+    port = behind_proxy({"auth": {"apop_database": db, "mechanisms": ["PLAIN", "LOGIN", "CRAM-MD5"],
+                                  "failure_delay": 2}})
+    remote = proxied(port, "192.0.2.7")
+    assert remote.line() == b"+OK pop3d 0.1.0 at pop3d.test starting."  # no timestamp to answer
+    remote.send(b"CAPA\r\n")
+    remote.line()
+    assert not [cap for cap in remote.multiline() if cap.startswith(b"SASL")]
+    reply, took = timed(remote, f"APOP alice {'0' * 32}")
+    assert reply == b"-ERR [AUTH] APOP is not available on this connection" and took < 0.5
+    assert remote.cmd("AUTH CRAM-MD5").startswith(b"-ERR [AUTH] CRAM-MD5 is allowed only over TLS")
+    local = proxied(port, "127.0.0.1")
+    stamp = local.line().rsplit(b" ", 1)[1]
+    assert local.cmd(f"APOP alice {hashlib.md5(stamp + b'alice-apop').hexdigest()}").startswith(b"+OK alice")
+
+
+def failed_pass(port: int, source: str, name: str = "alice") -> tuple[bytes, float]:
+    c = proxied(port, source)
+    c.line()
+    c.cmd(f"USER {name}")
+    answer = timed(c, "PASS wrong")
+    c.close()
+    return answer
+
+
+def test_rotating_through_an_ipv6_64_does_not_reset_the_failure_delay(behind_proxy):
+    port = behind_proxy({"plaintext_auth": "always", "auth": {"failure_delay": 0.3, "max_failure_delay": 5}})
+    waits = [failed_pass(port, f"2001:db8:1:2::{i:x}")[1] for i in range(1, 4)]
+    assert waits[0] >= 0.3 and waits[1] >= 0.6 and waits[2] >= 1.2, waits
+    assert failed_pass(port, "2001:db8:1:3::1")[1] < 0.6  # the next /64 is somebody else
+
+
+def test_rotating_through_an_ipv6_64_does_not_escape_the_connection_limit(behind_proxy):
+    port = behind_proxy({"limits": {"max_connections_per_address": 2}})
+    held = [proxied(port, f"2001:db8:1:2::{i}") for i in (1, 2)]
+    for c in held:
+        assert c.line().startswith(b"+OK")
+    third = proxied(port, "2001:db8:1:2::3")
+    assert third.line() == b"-ERR [SYS/TEMP] too many connections from your address, try again later"
+    other = proxied(port, "2001:db8:1:3::1")
+    assert other.line().startswith(b"+OK")
+
+
+def test_failure_delay_doubles_over_ipv6_loopback(dual_stack, users):
+    server, port6 = dual_stack(users, {"auth": {"failure_delay": 0.3, "max_failure_delay": 5}})
+    waits = []
+    for _ in range(2):
+        c = Client(socket.create_connection(("::1", port6), timeout=30))
+        c.line()
+        c.cmd("USER alice")
+        waits.append(timed(c, "PASS wrong"))
+        c.close()
+    assert [reply for reply, _ in waits] == [REFUSED] * 2
+    assert waits[0][1] >= 0.3 and waits[1][1] >= 0.6, waits
+
+
+def test_a_misconfigured_client_behind_a_nat_does_not_slow_its_neighbours(behind_proxy):
+    """The delay was kept per address for all users, and a login did not clear it (issue 12)."""
+    port = behind_proxy({"plaintext_auth": "always", "auth": {"failure_delay": 0.3, "max_failure_delay": 5}})
+    office = "198.51.100.9"
+    for _ in range(3):
+        failed_pass(port, office, "printer")  # 0.3, 0.6, 1.2 s: a client with a stale password
+    assert failed_pass(port, office, "alice")[1] < 0.6  # alice's typo waits only the first delay
+    assert failed_pass(port, office, "alice")[1] >= 0.6
+    c = proxied(port, office)
+    c.line()
+    c.cmd("USER alice")
+    assert c.cmd("PASS alice-pw").startswith(b"+OK alice")  # the right password clears her penalty
+    c.cmd("QUIT")
+    assert failed_pass(port, office, "alice")[1] < 0.6
