@@ -63,6 +63,8 @@ class ServerFixture:
     proc: subprocess.Popen[bytes] | None = None
     log_path: str = ""
     extra_args: list[str] = field(default_factory=list)
+    #: The pop3d to run (an installed one, for instance).
+    program: list[str] = field(default_factory=lambda: [sys.executable, "-m", "pop3d"])
 
     def connect(self, timeout: float = 10.0) -> socket.socket:
         return socket.create_connection((HOST, self.port), timeout=timeout)
@@ -72,7 +74,7 @@ class ServerFixture:
         log = open(self.log_path, "ab")  # noqa: SIM115 (closed with the process)
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pop3d", "-c", self.config_path, *self.extra_args],
+            [*self.program, "-c", self.config_path, *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, env=env,
             start_new_session=True,
         )
