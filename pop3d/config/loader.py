@@ -6,18 +6,20 @@ what is wrong; the command line turns that into one line and exit status 2.
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import socket
 
 import yaml
 
-from pop3d.config.auth import load_auth, load_run_as
+from pop3d.config.auth import RunAs, load_auth, load_run_as
 from pop3d.config.errors import ConfigError
 from pop3d.config.logging_options import load_logging
 from pop3d.config.model import Config, DemoSeed, Limits, UserSourceConfig
 from pop3d.config.polling import DEFAULT_STATE_DIR, load_expire, load_login_delay, load_monitors, load_xtnd
 from pop3d.config.reader import Section
-from pop3d.config.tls import check_listen, default_listen, load_tls
+from pop3d.config.tls import check_listen, default_listen, load_tls, readable_file
 from pop3d.maildrop.location import parse_template
 from pop3d.uidl.styles import UidlStyle
 from pop3d.workarounds import NAMES as WORKAROUNDS
@@ -59,7 +61,7 @@ def load_user_source(section: Section) -> UserSourceConfig:
     kind = section.str("type", choices=USER_SOURCE_TYPES)
     source = UserSourceConfig(
         type=kind,
-        file=section.path_("file") if kind == "virtual" else None,
+        file=readable_file(section, "file") if kind == "virtual" else None,
         maildrop=template(section, "maildrop"),
         options=({"allow_plaintext": section.bool("allow_plaintext", False)} if kind == "virtual"
                  else {"min_uid": section.int("min_uid", 1000, minimum=0),
@@ -67,6 +69,34 @@ def load_user_source(section: Section) -> UserSourceConfig:
     )
     section.finish()
     return source
+
+
+def check_run_as(section: Section, run_as: RunAs | None) -> RunAs | None:
+    """The ``run_as`` user and groups must exist now, not only when the server gives up root."""
+    if run_as is None:
+        return None
+    named = [("user", run_as.user, _find_user), ("group", run_as.group, _find_group)]
+    named += [(f"groups[{i}]", name, _find_group) for i, name in enumerate(run_as.groups)]
+    for key, name, find in named:
+        if name is not None and not find(name):
+            raise section.error(key, f"no such {'user' if key == 'user' else 'group'}: {name}")
+    return run_as
+
+
+def _find_user(name: str) -> bool:
+    try:
+        pwd.getpwuid(int(name)) if name.isdigit() else pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+def _find_group(name: str) -> bool:
+    try:
+        grp.getgrgid(int(name)) if name.isdigit() else grp.getgrnam(name)
+    except KeyError:
+        return False
+    return True
 
 
 def load_limits(section: Section) -> Limits:
@@ -117,6 +147,7 @@ def load_config(path: str) -> Config:
         demo_section.finish()
     state_dir = top.path_("state_dir", DEFAULT_STATE_DIR)
     uidl_format = load_uidl_format(top.section("uidl_format"))
+    run_as_section = top.section("run_as")
     config = Config(
         path=path,
         hostname=top.str("hostname", None) or socket.getfqdn(),
@@ -138,7 +169,7 @@ def load_config(path: str) -> Config:
         tls=tls,
         plaintext_auth=top.str("plaintext_auth", "loopback", choices=("always", "loopback", "never")),
         auth=load_auth(top.section("auth")),
-        run_as=load_run_as(top.section("run_as")),
+        run_as=check_run_as(run_as_section, load_run_as(run_as_section)),
         logging=load_logging(top.section("logging")),
         shutdown_grace=top.float("shutdown_grace", 10.0, minimum=0),
         workers=load_workers(top),

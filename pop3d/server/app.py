@@ -6,6 +6,7 @@ import os
 import shutil
 
 from twisted.internet import defer
+from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort
 from twisted.logger import Logger
 
@@ -22,7 +23,7 @@ from pop3d.server.context import ServerContext, base_policy
 from pop3d.server.limits import limiter_for
 from pop3d.server.protocol import POP3Factory
 from pop3d.server.throttle import build_throttle
-from pop3d.server.tls import configured_options, listener
+from pop3d.server.tls import configured_options, endpoint_description, listener
 
 log = Logger()
 
@@ -40,6 +41,7 @@ def build_context(config: Config, switch_user: bool = False,
 
     ``several_processes``: inetd or workers, whose failure counts must be shared.
     """
+    check_endpoints(config)
     directory = build_directory(config)
     limits = config.limits
     return ServerContext(
@@ -66,6 +68,32 @@ def virtual_identity(config: Config) -> Identity | None:
         return resolve(run_as.user, run_as.group, run_as.groups)
     except PrivilegeError as exc:
         raise ConfigError(config.path, "run_as", str(exc)) from None
+
+
+def check_endpoints(config: Config) -> None:
+    """Parse every ``listen`` entry with the parser :func:`listen` uses, so a typo fails now.
+
+    ``systemd:`` entries are left to the start: they name sockets only systemd passes.
+    """
+    from twisted.internet import reactor
+
+    for i, description in enumerate(config.listen):
+        endpoint = endpoint_description(description)
+        if endpoint.startswith("systemd:"):
+            continue
+        try:
+            serverFromString(reactor, endpoint)
+        except Exception as exc:  # Twisted's parsers raise ValueError, TypeError, KeyError ...
+            raise ConfigError(config.path, f"listen[{i}]",
+                              f"{description!r} is not a valid endpoint: {_endpoint_problem(exc)}") from None
+
+
+def _endpoint_problem(exc: Exception) -> str:
+    """Twisted's message without its private function names (``_parseTCP() got ...``)."""
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, TypeError) and "unexpected keyword argument" in text:
+        return "unknown option " + text.rsplit(" ", 1)[-1]
+    return text
 
 
 def build_retrieval_log(config: Config) -> RetrievalLog | None:

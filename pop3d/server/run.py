@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from twisted.internet.interfaces import IListeningPort
 
-from pop3d.auth.privileges import PrivilegeError, drop_privileges, resolve
+from pop3d.auth.privileges import PrivilegeError, drop_privileges
 from pop3d.config.errors import ConfigError
 from pop3d.config.model import Config
 from pop3d.logs.wiring import TraceFileError, begin_logging, build_logs
@@ -104,13 +104,7 @@ def serve(reactor, config: Config, context: ServerContext, lifecycle: Lifecycle)
 
 def supervise(reactor, config: Config, context: ServerContext, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
     """Bind the ports, then run ``workers`` processes that serve them; stay root to restart them."""
-    status = {"code": 0}
-    if config.run_as is not None:  # the workers will switch: refuse now what they could not do
-        try:
-            resolve(config.run_as.user, config.run_as.group, config.run_as.groups)
-        except PrivilegeError as exc:
-            print(f"pop3d: cannot drop privileges: {exc}", file=sys.stderr)
-            return 1
+    status = {"code": 0}  # (the loader has checked that the run_as user and groups exist)
     descriptions = listen_descriptions(reactor, config.listen)
 
     def bound(ports: list[IListeningPort]) -> list[IListeningPort]:

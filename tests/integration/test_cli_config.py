@@ -103,3 +103,35 @@ def test_check_config_finds_what_only_a_start_would_find(tmp_path):
     write(tmp_path / "c.yaml", "users: [{type: virtual, file: u.yaml}]\ntls: {certificate: nope.pem}\n")
     out = pop3d("-c", path, "--check-config")
     assert out.returncode == 2 and "tls.certificate" in out.stderr
+
+
+@pytest.mark.parametrize("check", [True, False], ids=["check-config", "start"])
+@pytest.mark.parametrize(
+    ("text", "key", "problem"),
+    [
+        ("listen: ['tcp:0:interfce=127.0.0.1']\n", "listen[0]", "unknown option 'interfce'"),
+        ("listen: ['tcp:port110']\n", "listen[0]", "is not a valid endpoint"),
+        ("listen: ['tpc:110']\n", "listen[0]", "Unknown endpoint type: 'tpc'"),
+        ("listen: ['haproxy:tcp:0:bogus=1']\n", "listen[0]", "unknown option 'bogus'"),
+        ("run_as: {user: no-such-user-here}\n", "run_as.user", "no such user: no-such-user-here"),
+        ("run_as: {user: root, group: no-such-group}\n", "run_as.group", "no such group: no-such-group"),
+        ("run_as: {user: root, groups: [root, no-such-group]}\n", "run_as.groups[1]", "no such group"),
+        ("users: [{type: virtual, file: missing.yaml}]\n", "users[0].file",
+         "missing.yaml: No such file or directory"),
+        ("users: [{type: virtual, file: folder}]\n", "users[0].file", "folder: Is a directory"),
+    ],
+)
+def test_what_a_start_would_fail_on_fails_the_check_with_one_line(tmp_path, check, text, key, problem):
+    """An endpoint typo once passed --check-config and then died at start with a Twisted TypeError."""
+    if "users:" not in text:
+        text += "users: [{type: virtual, file: u.yaml}]\n"
+    if "listen:" not in text:
+        text += "listen: ['tcp:0:interface=127.0.0.1']\n"
+    path = write(tmp_path / "c.yaml", text)
+    write(tmp_path / "u.yaml", "{}\n")
+    (tmp_path / "folder").mkdir()
+    out = pop3d("-c", path, *(["--check-config"] if check else []))
+    assert out.returncode == 2, out
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert lines[0].startswith(f"pop3d: {path}: {key}: ") and problem in lines[0], lines[0]

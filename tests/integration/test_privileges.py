@@ -111,8 +111,8 @@ def test_unknown_run_as_user_stops_the_server(tmp_path, workers):
                                                     "workers": workers})
     proc = subprocess.run([sys.executable, "-m", "pop3d", "-c", config], capture_output=True, text=True,
                           timeout=60, cwd=str(tmp_path))
-    assert proc.returncode == 1
-    assert "pop3d: cannot drop privileges: no such user: no-such-user-p3t" in proc.stderr
+    assert proc.returncode == 2
+    assert proc.stderr == f"pop3d: {config}: run_as.user: no such user: no-such-user-p3t\n"
 
 
 def test_inetd_process_becomes_the_unix_user_before_opening_the_maildrop(tmp_path):
