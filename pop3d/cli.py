@@ -64,6 +64,9 @@ def report_config_error(exc: ConfigError) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pop3d.server.systemd import name_unnamed_sockets
+
+    name_unnamed_sockets()  # before Twisted's endpoints read the environment
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # for worker processes (workers: N)
     if args.timeout is not None and args.timeout <= 0:

@@ -6,7 +6,9 @@ starts pop3d with the listening sockets from file descriptor 3 on
 (or ``tls:systemd:domain=INET:name=pop3s``) names one explicitly; when the
 configuration names none, every socket systemd passed is used in place of
 the configured addresses, and those named ``pop3s`` (``FileDescriptorName=``,
-as in ``pop3s.socket``, ``ListenStream=995``) speak implicit TLS.
+as in ``pop3s.socket``, ``ListenStream=995``) speak implicit TLS.  Sockets
+passed without names (``systemd-socket-activate`` without ``--fdname``, other
+launchers) are used too: names only pick TLS.
 """
 
 from __future__ import annotations
@@ -14,8 +16,7 @@ from __future__ import annotations
 import itertools
 import os
 import socket
-
-from twisted.internet.endpoints import serverFromString
+from collections.abc import MutableMapping
 
 from pop3d.config.tls import IMPLICIT_TLS_PREFIX
 
@@ -25,8 +26,27 @@ LISTEN_FDS_START = 3
 IMPLICIT_TLS_NAME = "pop3s"
 
 
+def name_unnamed_sockets(environ: MutableMapping[str, str] | None = None) -> None:
+    """Give sockets passed without ``LISTEN_FDNAMES`` the name sd_listen_fds_with_names(3) gives them.
+
+    Twisted ignores every passed socket when the names are missing, and reads
+    the environment once, when ``twisted.internet.endpoints`` is imported:
+    call this first.
+    """
+    env = os.environ if environ is None else environ
+    if env.get("LISTEN_PID") != str(os.getpid()) or "LISTEN_FDNAMES" in env:
+        return
+    try:
+        count = int(env.get("LISTEN_FDS", ""))
+    except ValueError:
+        return
+    env["LISTEN_FDNAMES"] = ":".join(["unknown"] * count)
+
+
 def activation_listeners(reactor: object, environ: dict[str, str] | None = None) -> list[str]:
     """Endpoint descriptions for the sockets systemd passed to this process, in order."""
+    from twisted.internet.endpoints import serverFromString
+
     env = os.environ if environ is None else environ
     names = env.get("LISTEN_FDNAMES", "").split(":")
     descriptions = []
