@@ -74,12 +74,13 @@ def replace_at(dir_fd: int, name: str, data: bytes | Iterable[bytes], create: Ca
     os.fsync(dir_fd)
 
 
-def replace_file(path: str, text: str, mode: int = 0o600) -> None:
+def replace_file(path: str, text: str, mode: int = 0o600, group: int | None = None) -> None:
     """Replace a small file of the administrator's (a database the server re-reads) with ``text``.
 
     The new file gets ``mode``; if ``path`` existed and we are root, it keeps
     its owner and group (the server may run as that user and must still
-    read it).
+    read it).  ``group`` (root only): the file belongs to that group, which
+    may read it (popauth: the server's ``run_as`` group).
     """
     dir_fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
@@ -96,6 +97,9 @@ def replace_file(path: str, text: str, mode: int = 0o600) -> None:
                 os.fchmod(fd, mode)
                 if old is not None and os.geteuid() == 0:
                     os.fchown(fd, old.st_uid, old.st_gid)
+                if group is not None and os.geteuid() == 0:
+                    os.fchown(fd, -1, group)
+                    os.fchmod(fd, mode | 0o040)
             except BaseException:
                 os.close(fd)
                 raise

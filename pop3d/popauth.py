@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import grp
 import os
+import pwd
 import sys
 from collections.abc import Callable
 
@@ -29,7 +31,9 @@ import yaml
 from pop3d import fileio
 from pop3d.auth import mailauth
 from pop3d.auth.virtual import CONTEXT, HASH_SCHEMES, parse_users
+from pop3d.config.auth import load_run_as
 from pop3d.config.errors import ConfigError
+from pop3d.config.loader import config_section
 
 DEFAULT_DATABASE = "/etc/pop3d/mailauth"
 DEFAULT_CONFIG = "/etc/pop3d/pop3d.yaml"
@@ -118,6 +122,27 @@ def users_path(args: argparse.Namespace) -> str:
     raise Failure(f"{config.path} configures no virtual users file")
 
 
+def server_group(args: argparse.Namespace) -> int | None:
+    """The group the server runs as (``run_as`` in its configuration): it must read what popauth writes.
+
+    A standalone server re-reads the users file and the mailauth database as
+    that group after giving up root; files only root could read would keep
+    new passwords from it.  None when no ``run_as`` is configured.
+    """
+    path = args.config or DEFAULT_CONFIG
+    if not args.config and not os.path.exists(path):
+        return None
+    run_as = load_run_as(config_section(path, "run_as"))
+    if run_as is None:
+        return None
+    try:
+        if run_as.group:
+            return int(run_as.group) if run_as.group.isdigit() else grp.getgrnam(run_as.group).gr_gid
+        return (pwd.getpwuid(int(run_as.user)) if run_as.user.isdigit() else pwd.getpwnam(run_as.user)).pw_gid
+    except KeyError:
+        raise Failure(f"{path}: run_as names a user or group that does not exist") from None
+
+
 def apop_command(args: argparse.Namespace) -> str:
     path = database_path(args)
     if args.command == "list":
@@ -133,7 +158,7 @@ def apop_command(args: argparse.Namespace) -> str:
             del secrets[name]
         else:
             secrets[name] = read_secret("APOP secret")
-        mailauth.write(path, secrets)
+        mailauth.write(path, secrets, server_group(args))
     return ""
 
 
@@ -154,7 +179,7 @@ def virtual_command(args: argparse.Namespace) -> str:
             if args.maildrop:
                 entry["maildrop"] = args.maildrop
             users[name] = entry
-        _save_users(path, users)
+        _save_users(path, users, server_group(args))
     return ""
 
 
@@ -173,7 +198,7 @@ def _load_users(path: str) -> dict[str, dict[str, object]]:
     return data
 
 
-def _save_users(path: str, users: dict[str, dict[str, object]]) -> None:
+def _save_users(path: str, users: dict[str, dict[str, object]], group: int | None) -> None:
     """Write the users file, keeping its leading comment block, and check it parses as the server will."""
     header = ""
     try:
@@ -189,7 +214,7 @@ def _save_users(path: str, users: dict[str, dict[str, object]]) -> None:
         mode = os.stat(path).st_mode & 0o777
     except FileNotFoundError:
         mode = 0o600
-    fileio.replace_file(path, text, mode)
+    fileio.replace_file(path, text, mode, group)
     try:
         parse_users(path, allow_plaintext=True)
     except ConfigError as exc:

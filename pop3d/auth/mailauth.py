@@ -65,11 +65,11 @@ def read(path: str) -> dict[str, bytes]:
         raise MailauthError(f"{path}: is not a mailauth database (not UTF-8 text)") from None
 
 
-def write(path: str, secrets: Mapping[str, bytes]) -> None:
-    """Replace the database atomically with ``secrets`` (mode 0600, owner kept)."""
+def write(path: str, secrets: Mapping[str, bytes], group: int | None = None) -> None:
+    """Replace the database atomically with ``secrets`` (mode 0600, owner kept; 0640 for ``group``)."""
     lines = [HEADER] + [f"{name}:{base64.b64encode(secrets[name]).decode('ascii')}\n"
                         for name in sorted(secrets)]
-    replace_file(path, "".join(lines), MODE)
+    replace_file(path, "".join(lines), MODE, group)
 
 
 class MailauthDatabase:

@@ -13,7 +13,6 @@ runs.  Plain-text passwords are refused unless the source allows them.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hmac
 import os
@@ -21,6 +20,7 @@ import threading
 from dataclasses import dataclass
 
 from passlib.context import CryptContext
+from twisted.logger import Logger
 
 from pop3d.auth import crypt
 from pop3d.auth.records import UserRecord
@@ -29,6 +29,8 @@ from pop3d.config.errors import ConfigError
 from pop3d.config.loader import read_yaml, template
 from pop3d.config.reader import Section
 from pop3d.maildrop.location import expand
+
+log = Logger()
 
 HASH_SCHEMES = ["argon2", "bcrypt", "sha512_crypt", "sha256_crypt"]
 CONTEXT = CryptContext(schemes=HASH_SCHEMES)
@@ -109,8 +111,8 @@ class VirtualUsers:
         self._lock = threading.Lock()
         self._stamp: tuple[int, int, int] | None = None
         self._users: dict[str, VirtualUser] = {}
-        #: The hash unknown names are checked against (see :func:`timing_hash`).
-        self._timing_hash = ""
+        #: The problem of the last failed re-read, logged once (None: the last read worked).
+        self._failing: str | None = None
         self.reload()
 
     def reload(self) -> None:
@@ -125,8 +127,16 @@ class VirtualUsers:
             self._users, self._stamp, self._timing_hash = users, stamp, dummy
 
     def _current(self) -> tuple[dict[str, VirtualUser], str]:
-        with contextlib.suppress(OSError, ConfigError):
-            self.reload()  # on failure, keep serving the users we have
+        try:
+            self.reload()
+        except (OSError, ConfigError) as exc:  # keep serving the users we have, and say so once
+            problem = str(exc) if isinstance(exc, ConfigError) else f"cannot read {self.path}: {exc.strerror}"
+            if problem != self._failing:
+                self._failing = problem
+                log.warn("{problem}; new and changed passwords are not seen until it can be read "
+                         "(popauth(8): files the run_as group can read)", problem=problem)
+        else:
+            self._failing = None
         with self._lock:
             return self._users, self._timing_hash
 

@@ -43,6 +43,11 @@ def read_yaml(path: str) -> object:
         raise ConfigError(path, where, f"not valid YAML: {problem}") from None
 
 
+def config_section(path: str, name: str) -> Section:
+    """One section of a configuration file, without checking the rest (for popauth and pop3d-stats)."""
+    return Section(path, read_yaml(path)).section(name)
+
+
 def template(section: Section, name: str, default: object = None) -> str | None:
     """A maildrop template; a relative path is taken from the file's folder."""
     value = section.str(name, default)

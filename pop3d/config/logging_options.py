@@ -13,7 +13,7 @@ FACILITIES = {
 
 
 def load_logging(section: Section) -> LoggingConfig:
-    """Read ``logging:`` (ident, facility, syslog_socket); every key is optional."""
+    """Read ``logging:`` (ident, facility, syslog_socket, fallback_file); every key is optional."""
     ident = section.str("ident", LoggingConfig.ident)
     if any(c.isspace() or c in "[]:" for c in ident):
         raise section.error("ident", f"must be one word without spaces, brackets or colons, not {ident!r}")
@@ -21,6 +21,7 @@ def load_logging(section: Section) -> LoggingConfig:
         ident=ident,
         facility=section.str("facility", LoggingConfig.facility, choices=tuple(FACILITIES)),
         syslog_socket=section.path_("syslog_socket", LoggingConfig.syslog_socket),
+        fallback_file=section.path_("fallback_file", None),
     )
     section.finish()
     return options

@@ -76,6 +76,8 @@ class LoggingConfig:
     facility: str = "mail"
     #: The syslog daemon's Unix datagram socket.
     syslog_socket: str = "/dev/log"
+    #: Where lines go while syslog is unavailable (None: standard error, or the console under inetd).
+    fallback_file: str | None = None
 
 
 @dataclass(frozen=True)

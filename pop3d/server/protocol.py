@@ -492,6 +492,9 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
 
 
 class POP3Factory(protocol.ServerFactory):
+    #: No "Starting factory" lines: pop3d logs its listeners itself.
+    noisy = False
+
     def __init__(self, context: ServerContext) -> None:
         self.context = context
 
