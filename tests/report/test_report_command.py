@@ -197,6 +197,35 @@ def test_ident(capsys, tmp_path):
     assert (r["lines"]["pop3d"], r["lines"]["other_programs"], r["ident"]) == (1, 1, "in.qpopper")
 
 
+def test_ident_comes_from_the_configuration(capsys, tmp_path):
+    """With logging.ident in.qpopper, pop3d-stats printed zeros unless given --ident."""
+    when = datetime(2024, 5, 1, 8, 0)
+    log = write_log(tmp_path / "mail.log", [
+        kit.traditional(when, kit.stats("alice", 1, 10), ident="in.qpopper"),
+        kit.traditional(when, kit.stats("bob", 1, 10)),
+    ], datetime(2024, 5, 2))
+    config = tmp_path / "pop3d.yaml"
+    config.write_text("logging: {ident: in.qpopper}\nusers: [{type: virtual, file: unread.yaml}]\n")
+    _, r = report(capsys, "-c", str(config), log)
+    assert [u["user"] for u in r["users"]] == ["alice"] and r["ident"] == "in.qpopper"
+    _, r = report(capsys, "-c", str(config), "--ident", "pop3d", log)  # --ident wins
+    assert [u["user"] for u in r["users"]] == ["bob"]
+
+
+def test_a_configuration_that_cannot_be_read_is_one_line(capsys, tmp_path):
+    assert main(["-c", str(tmp_path / "nope.yaml"), "-"]) == 2
+    assert capsys.readouterr().err == \
+        f"pop3d-stats: {tmp_path}/nope.yaml: (file): No such file or directory\n"
+
+
+def test_quiet_prints_nothing_without_pop3d_lines(capsys, tmp_path):
+    """For logwatch, whose services print nothing on a quiet day."""
+    other = write_log(tmp_path / "mail.log", [kit.traditional(datetime(2024, 5, 1), "hi", ident="postfix")],
+                      datetime(2024, 5, 2))
+    assert main(["--quiet", other]) == 0
+    assert capsys.readouterr().out == ""
+
+
 def test_missing_file_and_truncated_gzip_report_what_was_read(capsys, tmp_path, logs):
     data = gzip.compress(b"".join(
         (kit.traditional(datetime(2024, 12, 31, 10, n), kit.stats("dave", 1, 5)) + "\n").encode()
