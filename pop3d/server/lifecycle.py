@@ -1,4 +1,4 @@
-"""Signals: SIGTERM stops gracefully, SIGHUP reloads the configuration.
+"""Signals: SIGTERM (and SIGINT, Ctrl-C) stops gracefully, SIGHUP reloads the configuration.
 
 SIGTERM: stop accepting connections, give open sessions up to
 ``shutdown_grace`` seconds to finish, then close the rest without committing
@@ -50,10 +50,11 @@ class Lifecycle:
         self._grace: defer.Deferred[None] | None = None
 
     def install_signal_handlers(self) -> None:
-        """Take over SIGTERM and SIGHUP (call once the reactor runs: it installs its own first)."""
+        """Take over SIGTERM, SIGINT (the same) and SIGHUP (once the reactor runs: it installs its own)."""
         stop_threads_promptly(self.reactor)
         call = self.reactor.callFromThread  # type: ignore[attr-defined]
         signal.signal(signal.SIGTERM, lambda signum, frame: call(self.stop))
+        signal.signal(signal.SIGINT, lambda signum, frame: call(self.stop))
         signal.signal(signal.SIGHUP, lambda signum, frame: call(self.reload))
 
     # -- SIGTERM -----------------------------------------------------------

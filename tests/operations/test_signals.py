@@ -35,12 +35,14 @@ def wait_refused(port: int, timeout: float = 10.0) -> None:
     raise AssertionError("the server still accepts connections")
 
 
-def test_sigterm_lets_an_open_session_quit_and_commit(tmp_path, make_server, users):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_sigterm_lets_an_open_session_quit_and_commit(tmp_path, make_server, users, signum):
+    """SIGINT (Ctrl-C) used to stop at once, dropping the open sessions; now it is SIGTERM."""
     server = make_server(users, extra={**NO_DELAY, "shutdown_grace": 30})
     client = Client.connect(server.port)
     assert login(client, "alice", "alice-pw").startswith(b"+OK")
     assert client.cmd("DELE 1").startswith(b"+OK")
-    server.signal(signal.SIGTERM)
+    server.signal(signum)
     wait_refused(server.port)
     assert client.cmd("STAT").startswith(b"+OK 1 ")  # the session goes on during the grace period
     assert client.cmd("QUIT").startswith(b"+OK")
