@@ -283,7 +283,8 @@ def main(argv: list[str]) -> int:
     if command == "serve":
         ensure_venv()
         ensure_installed("")
-        say("serving the demo on 127.0.0.1:8110 (users alice/alice-demo, bob/bob-demo); Ctrl-C stops")
+        say("serving the demo on 127.0.0.1:8110 (users alice/alice-demo, bob/bob-demo; APOP secrets "
+            "alice-apop, bob-apop); Ctrl-C stops")
         os.execv(PY, [PY, "-m", "pop3d", "-c", os.path.join(ROOT, "conf", "pop3d.yaml"), *argv[2:]])
     if command == "test":
         ensure_venv()

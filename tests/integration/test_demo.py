@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 
@@ -53,3 +54,44 @@ def test_demo_serves_both_users_and_comes_back(tmp_path):
     # The pristine demo maildrops were never touched.
     assert sorted(os.listdir(tmp_path / "maildrops" / "alice" / "new")) == \
         sorted(os.listdir(os.path.join(ROOT, "maildrops", "alice", "new")))
+
+
+#: Commands whose +OK answer has more lines (LIST and UIDL only without an argument).
+MULTILINE = {"CAPA", "RETR", "TOP", "XTND"}
+
+
+def readme_session() -> list[str]:
+    """The README's telnet transcript, from the greeting to the sign-off."""
+    with open(os.path.join(ROOT, "README.md")) as f:
+        text = f.read()
+    start = text.index("```\n$ telnet localhost 8110")
+    lines = text[start:text.index("```", start + 3)].splitlines()
+    first = lines.index("Escape character is '^]'.") + 1
+    return lines[first:lines.index("Connection closed by foreign host.")]
+
+
+def test_the_readme_session_is_what_the_demo_answers(tmp_path):
+    """APOP once answered -ERR [AUTH] in the demo and XTND was an unknown command, unlike the README."""
+    config, port = demo_copy(tmp_path)
+    transcript = readme_session()
+    server = ServerFixture(str(tmp_path), port, config).start()
+    try:
+        c = Client.connect(port)
+        greeting = c.line().decode()
+        assert greeting.split("<")[0] == transcript[0].split("<")[0]
+        stamp = greeting[greeting.index("<"):]
+        i = 1
+        while i < len(transcript):
+            command = transcript[i]
+            if command.startswith("APOP "):
+                name = command.split()[1]
+                command = f"APOP {name} {hashlib.md5((stamp + name + '-apop').encode()).hexdigest()}"
+            answer = [c.cmd(command).decode()]
+            verb, *args = command.split()
+            if answer[0].startswith("+OK") and (verb in MULTILINE or verb in ("LIST", "UIDL") and not args):
+                answer += [line.decode() for line in c.multiline()] + ["."]
+            assert answer == transcript[i + 1:i + 1 + len(answer)], command
+            i += 1 + len(answer)
+        assert transcript[-1].startswith("+OK pop3d at localhost signing off")
+    finally:
+        server.stop()
