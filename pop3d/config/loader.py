@@ -80,28 +80,17 @@ def check_run_as(section: Section, run_as: RunAs | None) -> RunAs | None:
     """The ``run_as`` user and groups must exist now, not only when the server gives up root."""
     if run_as is None:
         return None
-    named = [("user", run_as.user, _find_user), ("group", run_as.group, _find_group)]
-    named += [(f"groups[{i}]", name, _find_group) for i, name in enumerate(run_as.groups)]
-    for key, name, find in named:
-        if name is not None and not find(name):
-            raise section.error(key, f"no such {'user' if key == 'user' else 'group'}: {name}")
+    named = [("user", run_as.user, pwd.getpwuid, pwd.getpwnam),
+             ("group", run_as.group, grp.getgrgid, grp.getgrnam)]
+    named += [(f"groups[{i}]", name, grp.getgrgid, grp.getgrnam) for i, name in enumerate(run_as.groups)]
+    for key, name, by_id, by_name in named:
+        if name is None:
+            continue
+        try:
+            by_id(int(name)) if name.isdigit() else by_name(name)
+        except KeyError:
+            raise section.error(key, f"no such {'user' if key == 'user' else 'group'}: {name}") from None
     return run_as
-
-
-def _find_user(name: str) -> bool:
-    try:
-        pwd.getpwuid(int(name)) if name.isdigit() else pwd.getpwnam(name)
-    except KeyError:
-        return False
-    return True
-
-
-def _find_group(name: str) -> bool:
-    try:
-        grp.getgrgid(int(name)) if name.isdigit() else grp.getgrnam(name)
-    except KeyError:
-        return False
-    return True
 
 
 def load_limits(section: Section) -> Limits:

@@ -186,12 +186,17 @@ def test_top_limits_every_table(capsys, logs):
     assert r["totals"]["users"] == 3  # totals are over everything
 
 
-def test_ident(capsys, tmp_path):
+def two_idents(tmp_path) -> str:
+    """A mail.log with alice's session under ident in.qpopper and bob's under pop3d."""
     when = datetime(2024, 5, 1, 8, 0)
-    log = write_log(tmp_path / "mail.log", [
+    return write_log(tmp_path / "mail.log", [
         kit.traditional(when, kit.stats("alice", 1, 10), ident="in.qpopper"),
         kit.traditional(when, kit.stats("bob", 1, 10)),
     ], datetime(2024, 5, 2))
+
+
+def test_ident(capsys, tmp_path):
+    log = two_idents(tmp_path)
     _, r = report(capsys, "--ident", "in.qpopper", log)
     assert [u["user"] for u in r["users"]] == ["alice"]
     assert (r["lines"]["pop3d"], r["lines"]["other_programs"], r["ident"]) == (1, 1, "in.qpopper")
@@ -199,11 +204,7 @@ def test_ident(capsys, tmp_path):
 
 def test_ident_comes_from_the_configuration(capsys, tmp_path):
     """With logging.ident in.qpopper, pop3d-stats printed zeros unless given --ident."""
-    when = datetime(2024, 5, 1, 8, 0)
-    log = write_log(tmp_path / "mail.log", [
-        kit.traditional(when, kit.stats("alice", 1, 10), ident="in.qpopper"),
-        kit.traditional(when, kit.stats("bob", 1, 10)),
-    ], datetime(2024, 5, 2))
+    log = two_idents(tmp_path)
     config = tmp_path / "pop3d.yaml"
     config.write_text("logging: {ident: in.qpopper}\nusers: [{type: virtual, file: unread.yaml}]\n")
     _, r = report(capsys, "-c", str(config), log)
