@@ -25,7 +25,7 @@ def test_without_dash_s_a_maildrop_error_still_reaches_mail_log(tmp_path):
             log = syslog.wait_for("maildrop unavailable")
         finally:
             server.stop()
-    assert "pop3d[" in log, log
+    assert "no-such-folder" in log, log  # the path, not just "cannot open lock file"
 
 
 def test_under_inetd_without_syslog_errors_go_to_the_fallback_file(tmp_path):
@@ -40,7 +40,7 @@ def test_under_inetd_without_syslog_errors_go_to_the_fallback_file(tmp_path):
         assert b"maildrop unavailable" not in client.buf
         assert proc.wait(15) == 0
     text = fallback.read_text()
-    assert "syslog is unavailable" in text and "maildrop unavailable" in text
+    assert "syslog is unavailable" in text and "maildrop unavailable" in text and "no-such-folder" in text
 
 
 def test_no_starting_factory_chatter_on_the_console(tmp_path):
