@@ -138,7 +138,7 @@ def services_not_started():
 #: What install writes (and uninstall removes), each overridable; --root puts the defaults under a folder.
 INSTALL_PATHS = {
     "prefix": ("/opt/pop3d", "the venv pop3d is installed into"),
-    "bin_dir": ("/usr/local/sbin", "where pop3d, popauth and pop3d-stats are linked"),
+    "bin_dir": ("/usr/local/sbin", "where pop3d, popauth, pop3d-stats and pop3d-migrate are linked"),
     "man_dir": ("/usr/local/share/man", "manual pages (man8/, man5/)"),
     "etc_dir": ("/etc/pop3d", "pop3d.yaml (written only if missing) and pop3d.yaml.sample"),
     "unit_dir": ("/etc/systemd/system", "pop3d.service, pop3d.socket, pop3s.socket"),
@@ -146,7 +146,7 @@ INSTALL_PATHS = {
     "logwatch_dir": ("/etc/logwatch", "logwatch's service pop3d (conf/ and scripts/)"),
     "state_dir": ("/var/lib/pop3d", "the databases pop3d processes share"),
 }
-PROGRAMS = ("pop3d", "popauth", "pop3d-stats")
+PROGRAMS = ("pop3d", "popauth", "pop3d-stats", "pop3d-migrate")
 UNITS = ("pop3d.service", "pop3d.socket", "pop3s.socket")
 LOGWATCH_FILES = (os.path.join("conf", "services", "pop3d.conf"),
                   os.path.join("scripts", "services", "pop3d"))

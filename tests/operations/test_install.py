@@ -10,7 +10,7 @@ import pytest
 from maildrop_builders import make_mbox
 from support import ROOT, Client, ServerFixture, free_port, write_config
 
-PROGRAMS = ("pop3d", "popauth", "pop3d-stats")
+PROGRAMS = ("pop3d", "popauth", "pop3d-stats", "pop3d-migrate")
 
 
 def dev_py(*args: str) -> subprocess.CompletedProcess[str]:
@@ -51,7 +51,7 @@ def test_install_upgrade_and_uninstall_in_a_scratch_root(tmp_path):
     assert where.stdout.startswith(str(prefix)), where
     # man finds the pages from PATH alone (man-db looks in ../share/man beside each PATH entry).
     env = {"PATH": f"{sbin}:/usr/bin:/bin"}
-    for page in ("pop3d", "popauth", "pop3d-stats", "pop3d.yaml"):
+    for page in ("pop3d", "popauth", "pop3d-stats", "pop3d-migrate", "pop3d.yaml"):
         found = subprocess.run(["man", "-w", page], capture_output=True, text=True, env=env)
         assert found.stdout.startswith(str(root / "usr/local/share/man")), (page, found)
     service = (root / "etc/systemd/system/pop3d.service").read_text()
