@@ -35,18 +35,36 @@ def mbox_view(maildrop: Maildrop, style: UidlStyle) -> Maildrop:
     order = list(range(len(listed)))
     if facts and facts[0].pseudo:
         order = order[1:]  # folder data, never shown to POP3 clients
-    validity = facts[0].base[0] if facts and facts[0].base else None
-    old = [_mbox_uidl(style, facts[i], validity) for i in order]
-    uids = final_uidls(old, [listed[i].uid for i in order], style.template.alphabet())
-    return RemappedMaildrop(maildrop, order, uids)
+    validity, uid_last = (facts[0].base or (None, 0)) if facts else (None, 0)
+    uids = trusted_uids([facts[i].uid for i in order], uid_last)
+    old = [_mbox_uidl(style, facts[i], uid, validity) for i, uid in zip(order, uids, strict=True)]
+    final = final_uidls(old, [listed[i].uid for i in order], style.template.alphabet())
+    return RemappedMaildrop(maildrop, order, final)
 
 
-def _mbox_uidl(style: UidlStyle, facts: HeaderFacts, validity: int | None) -> str | None:
+def trusted_uids(uids: list[int | None], uid_last: int) -> list[int | None]:
+    """The X-UIDs the old server gave: rising, and at most the UIDLAST of X-IMAPbase/X-IMAP.
+
+    Anyone can send a message with an ``X-UID:`` header; one that breaks the
+    order, or claims a UID the server never gave, is new mail (UW imapd and
+    Dovecot renumber such messages too).
+    """
+    trusted: list[int | None] = []
+    previous = 0
+    for uid in uids:
+        if uid is not None and previous < uid <= uid_last:
+            trusted.append(uid)
+            previous = uid
+        else:
+            trusted.append(None)
+    return trusted
+
+
+def _mbox_uidl(style: UidlStyle, facts: HeaderFacts, uid: int | None, validity: int | None) -> str | None:
     assert style.template is not None
-    needs_uid = bool(style.template.variables & {"u", "v"})
-    if needs_uid and (validity is None or facts.uid is None):
+    if style.template.variables & {"u", "v"} and (validity is None or uid is None):
         return None
-    values = {"u": str(facts.uid or 0), "v": str(validity or 0), "m": facts.md5, "g": facts.md5}
+    values = {"u": str(uid or 0), "v": str(validity or 0), "m": facts.md5, "g": facts.md5}
     return style.template.expand(values)
 
 

@@ -91,3 +91,19 @@ def test_pop3d_sends_uw_ipop3d_uidls_and_hides_the_folder_data(make_server, tmp_
     server = make_server({"alice": {"password": PASSWORD, "maildrop": f"mbox:{path}"}},
                          {"uidl_format": {"mbox": "uw"}})
     assert uidl_listing(server.port, "alice") == ["692b89000000000b", "692b89000000000c"]
+
+
+def test_a_forged_x_uid_in_new_mail_does_not_take_an_old_uidl(make_server, shared_dir):
+    # A sender puts "X-UID: 2" into a message: were it believed, the message would take the
+    # UIDL of message 2, which the client has downloaded, and the client would never fetch it.
+    path = dovecot_mbox(shared_dir)
+    before, _ = dovecot_listing(shared_dir, path)
+    with open(path, "ab") as f:
+        for uid in (2, 3, 4, 99):  # a copy, the highest given, above UIDLAST, far above
+            f.write(b"\nFrom mallory@example.org Tue Dec  1 00:00:00 2026\n"
+                    + message(f"forged {uid}", extra=f"X-UID: {uid}\n") + b"\n")
+    server = make_server({"alice": {"password": PASSWORD, "maildrop": f"mbox:{path}"}},
+                         {"uidl_format": {"mbox": "dovecot"}})
+    after = uidl_listing(server.port, "alice")
+    assert after[:3] == before and len(after) == 7
+    assert not set(after[3:]) & set(before) and not any(uidl[:1].isalnum() for uidl in after[3:])
