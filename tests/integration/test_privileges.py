@@ -35,6 +35,14 @@ def ids(pid: int) -> dict[str, list[int]]:
     return out
 
 
+def ids_once_settled(pid: int, uid: int, timeout: float = 10.0) -> dict[str, list[int]]:
+    """:func:`ids` once the process has given up root for ``uid`` (it listens first, then drops)."""
+    deadline = time.monotonic() + timeout
+    while (status := ids(pid))["Uid"][0] != uid and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return status
+
+
 def make_maildir(path: str) -> None:
     for sub in ("new", "cur", "tmp"):
         os.makedirs(os.path.join(path, sub), exist_ok=True)
@@ -83,7 +91,7 @@ def test_standalone_binds_as_root_then_runs_as_run_as(tmp_path):
             try:
                 server.start()
                 assert server.proc is not None
-                status = ids(server.proc.pid)
+                status = ids_once_settled(server.proc.pid, pw.pw_uid)
                 assert status["Uid"] == [pw.pw_uid] * 4
                 assert status["Gid"] == [pw.pw_gid] * 4
                 assert sorted(status["Groups"]) == sorted({pw.pw_gid, 8})  # its group and mail
@@ -167,7 +175,8 @@ def test_state_databases_stay_root_only_yet_writable_after_giving_up_root(tmp_pa
         server = ServerFixture(workdir, port, config)
         try:
             server.start()
-            assert server.proc is not None and ids(server.proc.pid)["Uid"][0] != 0
+            assert server.proc is not None
+            assert ids_once_settled(server.proc.pid, pwd.getpwnam(name).pw_uid)["Uid"][0] != 0
             c = Client.connect(port)
             c.line()
             c.cmd("USER alice")
