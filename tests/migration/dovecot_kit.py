@@ -31,11 +31,11 @@ def require_dovecot() -> str:
     elif os.geteuid() != 0:
         problem = "Dovecot serves mail as the mail user: the test must run as root"
     if problem:
-        _missing(problem)
+        missing(problem)
     return path
 
 
-def _missing(problem: str) -> None:
+def missing(problem: str) -> None:
     """Skip the test locally; in CI a missing package is a failure."""
     if IN_CI:
         pytest.fail(problem)
@@ -120,7 +120,7 @@ def running_dovecot(workdir: str, users: dict[str, tuple[str, str]],
     port = free_port()
     imap_port = free_port() if imap else None
     if imap and not os.path.exists("/usr/lib/dovecot/imap"):
-        _missing("dovecot-imapd is not installed (tests/debian-packages.txt lists it)")
+        missing("dovecot-imapd is not installed (tests/debian-packages.txt lists it)")
     with open(os.path.join(workdir, "passwd"), "w") as f:
         for name, (password, location) in users.items():
             home = os.path.join(workdir, "home", name)
