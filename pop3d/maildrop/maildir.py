@@ -77,8 +77,25 @@ class _Locator:
         raise FileNotFoundError(f"message {unique} keeps moving")
 
 
+class _MessageFile:
+    """A message file read up to the size it had when opened: one its owner keeps
+    appending to while RETR sends it is cut there, so the transfer ends."""
+
+    def __init__(self, fd: int) -> None:
+        self._file = os.fdopen(fd, "rb")
+        self._left = os.fstat(fd).st_size
+
+    def read(self, size: int = -1, /) -> bytes:
+        data = self._file.read(self._left if size < 0 else min(size, self._left))
+        self._left -= len(data)
+        return data
+
+    def close(self) -> None:
+        self._file.close()
+
+
 def _open_file(folder: Folder, subdir: str, name: str) -> MessageReader:
-    return os.fdopen(folder.open(name), "rb")
+    return _MessageFile(folder.open(name))
 
 
 class _Settler:
