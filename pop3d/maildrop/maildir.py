@@ -186,8 +186,13 @@ class MaildirMaildrop(Maildrop):
             self._delete(deletion, deleted)
         finally:
             deletion.close()
-        kept = (i for i in range(len(self._listed)) if i not in deleted)
-        self._settle(kept, retrieved)
+        self._settle(self._unsettled(deleted, retrieved), retrieved)
+
+    def _unsettled(self, deleted: frozenset[int], retrieved: frozenset[int]) -> list[int]:
+        """Kept messages listed in ``new/``, or retrieved without the ``S`` flag: the only ones a
+        commit renames (a session that retrieved and deleted nothing in ``cur/`` touches nothing)."""
+        return [i for i, item in enumerate(self._listed)
+                if i not in deleted and (item.subdir != "cur" or (i in retrieved and not item.info.seen))]
 
     def _delete(self, deletion: Deletion, deleted: frozenset[int]) -> None:
         try:

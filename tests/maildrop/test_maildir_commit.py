@@ -241,3 +241,20 @@ def test_deletions_are_recorded_in_the_maildir_plus_plus_quota_file(root):
 def test_no_quota_file_is_created(root):
     commit(root, deleted={0})
     assert not os.path.exists(os.path.join(root, "maildirsize"))
+
+
+def test_quit_that_changed_nothing_opens_no_folder_per_message(tmp_path, monkeypatch):
+    """A session on a large Maildir in cur/ that deleted nothing must not visit every message at QUIT."""
+    root = make_maildir(tmp_path)
+    for number in range(50):
+        deliver(root, f"{number}.m", subdir="cur", flags="S")
+    commit(root)  # writes the size cache and the lock file once
+    before = everything(root), os.stat(root / "cur").st_mtime_ns
+    opened_folders = []
+    real_sub = Folder.sub
+    monkeypatch.setattr(Folder, "sub", lambda self, name: opened_folders.append(name) or real_sub(self, name))
+    with opened(root) as maildrop:
+        opened_folders.clear()
+        maildrop.commit(frozenset(), frozenset({0, 1}))
+    assert len(opened_folders) <= 2
+    assert (everything(root), os.stat(root / "cur").st_mtime_ns) == before
