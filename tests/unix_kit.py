@@ -6,6 +6,7 @@ import contextlib
 import os
 import secrets
 import subprocess
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -49,3 +50,24 @@ def shadow_hash(name: str) -> str:
 
 def chown_tree(path: str, name: str) -> None:
     run("chown", "-R", f"{name}:{name}", path)
+
+
+@contextlib.contextmanager
+def virtual_mail_spool() -> Iterator[tuple[str, dict[str, str] | None]]:
+    """A folder for virtual users' maildrops and the ``run_as`` that serves them under inetd.
+
+    As root: a fresh account owns a world-traversable folder (tmp_path is root's
+    alone), since pop3d never serves a virtual user's session as root.  Not
+    root: a plain temporary folder and no ``run_as`` (the process keeps its identity).
+    """
+    spool = tempfile.mkdtemp(prefix="p3t-vmail-")
+    try:
+        os.chmod(spool, 0o755)
+        if os.geteuid() != 0:
+            yield spool, None
+            return
+        with unix_account() as name:
+            chown_tree(spool, name)
+            yield spool, {"user": name, "group": name}
+    finally:
+        subprocess.run(["rm", "-rf", spool], check=False)

@@ -119,8 +119,9 @@ def become_session_user(record: UserRecord, virtual_identity: Identity | None) -
     """inetd: take on the identity of ``record``'s session for good; refuse any other name afterwards.
 
     A UNIX user's session runs as that user, a virtual user's as
-    ``virtual_identity`` (``run_as``) where it is set.  A process that is
-    not root keeps its identity.
+    ``virtual_identity`` (``run_as``); a root process with no ``run_as``
+    refuses virtual users rather than serve them as root (Dovecot refuses
+    uid 0 likewise).  A process that is not root keeps its identity.
     """
     global _serving
     if _serving is not None and _serving != record.name:
@@ -129,7 +130,10 @@ def become_session_user(record: UserRecord, virtual_identity: Identity | None) -
     _serving = record.name  # before switching: a half-done switch serves nobody else either
     if record.uid is not None:
         become_user(record)
-    elif os.geteuid() == 0 and virtual_identity is not None:
+    elif os.geteuid() == 0:
+        if virtual_identity is None:
+            raise MaildropError(f"virtual user {record.name}: pop3d never serves a virtual user's "
+                                "session as root; set run_as")
         try:
             switch_to(virtual_identity)
         except (OSError, PrivilegeError) as exc:

@@ -318,3 +318,22 @@ def test_inetd_virtual_users_session_runs_as_run_as_never_root(tmp_path):
             assert c.cmd("DELE 1").startswith(b"+OK") and c.cmd("QUIT").startswith(b"+OK")
             assert proc.wait(15) == 0
         assert os.listdir(os.path.join(spool, "alice", "new")) == []
+
+
+def test_inetd_virtual_user_without_run_as_is_refused_not_served_as_root(tmp_path):
+    """Root inetd with virtual users and no run_as: the login is refused, nothing runs as root."""
+    require_root()
+    with unix_account() as owner, alice_spool(owner) as spool:
+        config = write_config(str(tmp_path), {"alice": {"password": "alice-pw",
+                                                        "maildrop": f"maildir:{spool}/alice"}}, 0, {
+            "listen": [f"tcp:0:interface={HOST}"],
+        })
+        with inetd_process(["-i", "-c", config, "-d"], str(tmp_path)) as (c, proc):
+            assert c.line().startswith(b"+OK")
+            c.cmd("USER alice")
+            assert c.cmd("PASS alice-pw").startswith(b"-ERR [SYS/")
+            assert c.cmd("STAT").startswith(b"-ERR")  # still not logged in
+            c.cmd("QUIT")
+            proc.wait(15)
+        assert os.listdir(os.path.join(spool, "alice", "new")) != []
+        assert not os.path.exists(os.path.join(spool, "alice", "pop3d-session.lock"))

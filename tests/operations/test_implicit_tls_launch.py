@@ -13,6 +13,7 @@ from daemons import POP3D, login
 from maildrop_builders import make_mbox
 from support import HOST, Client, free_port, inetd_process, require_tool, write_config
 from tls_kit import CertFiles, client_context, make_certificate
+from unix_kit import chown_tree, virtual_mail_spool
 
 
 @pytest.fixture
@@ -20,10 +21,22 @@ def cert(tmp_path) -> CertFiles:
     return make_certificate(str(tmp_path / "certs"))
 
 
-def configure(tmp_path, cert: CertFiles | None) -> str:
-    make_mbox(str(tmp_path / "alice.mbox"), 2)
-    users = {"alice": {"password": "alice-pw", "maildrop": f"mbox:{tmp_path}/alice.mbox"}}
+@pytest.fixture
+def spool():
+    """alice's mbox folder and the run_as serving it (virtual users never run as root under inetd)."""
+    with virtual_mail_spool() as found:
+        yield found
+
+
+def configure(tmp_path, cert: CertFiles | None, spool: tuple[str, dict[str, str] | None]) -> str:
+    folder, run_as = spool
+    mbox = os.path.join(folder, "alice.mbox")
+    make_mbox(mbox, 2)
+    users = {"alice": {"password": "alice-pw", "maildrop": f"mbox:{mbox}"}}
     extra: dict[str, object] = {"plaintext_auth": "never"}
+    if run_as is not None:
+        chown_tree(mbox, run_as["user"])
+        extra["run_as"] = run_as
     if cert is not None:
         extra["tls"] = cert.config()
     return write_config(str(tmp_path), users, free_port(), extra)
@@ -38,16 +51,16 @@ def tls_session(client: Client) -> None:
     assert client.cmd("QUIT").startswith(b"+OK")
 
 
-def test_inetd_implicit_tls(tmp_path, cert):
-    config = configure(tmp_path, cert)
+def test_inetd_implicit_tls(tmp_path, cert, spool):
+    config = configure(tmp_path, cert, spool)
     with inetd_process(["-i", "--implicit-tls", "-c", config], str(tmp_path)) as (client, proc):
         client.sock = client_context(cert).wrap_socket(client.sock, server_hostname="localhost")
         tls_session(client)
         assert proc.wait(15) == 0
 
 
-def test_inetd_implicit_tls_without_a_certificate_is_a_config_error(tmp_path):
-    config = configure(tmp_path, None)
+def test_inetd_implicit_tls_without_a_certificate_is_a_config_error(tmp_path, spool):
+    config = configure(tmp_path, None, spool)
     with inetd_process(["-i", "--implicit-tls", "-c", config], str(tmp_path)) as (client, proc):
         # The reason goes to syslog; the client gets one POP3 line, never a traceback.
         assert client.line() == b"-ERR [SYS/TEMP] server configuration error, try later"
@@ -66,10 +79,10 @@ def connect_when_ready(port: int, proc: subprocess.Popen, timeout: float = 15) -
             time.sleep(0.1)
 
 
-def test_systemd_socket_named_pop3s_speaks_implicit_tls(tmp_path, cert):
+def test_systemd_socket_named_pop3s_speaks_implicit_tls(tmp_path, cert, spool):
     """Two sockets, as pop3d.socket and pop3s.socket pass them: the one named pop3s is POP3S."""
     activate = require_tool("systemd-socket-activate")
-    config = configure(tmp_path, cert)
+    config = configure(tmp_path, cert, spool)
     plain, tls = free_port(), free_port()
     proc = subprocess.Popen([activate, "-l", f"{HOST}:{plain}", "-l", f"{HOST}:{tls}",
                              "--fdname=pop3d.socket:pop3s", *POP3D, "-c", config],

@@ -15,22 +15,37 @@ import pytest
 from daemons import POP3D, login
 from maildrop_builders import make_mbox
 from support import HOST, ROOT, Client, free_port, inetd_process, require_tool, write_config
+from unix_kit import chown_tree, virtual_mail_spool
 
 #: The port in the configuration (a daemon that binds it is not using the inherited socket).
 CONFIGURED_PORT = "configured_port"
 
 
 @pytest.fixture
-def config(tmp_path):
-    make_mbox(str(tmp_path / "alice.mbox"), 2)
-    users = {"alice": {"password": "alice-pw", "maildrop": f"mbox:{tmp_path}/alice.mbox"}}
+def spool():
+    """alice's mbox folder and the run_as serving it (virtual users never run as root under inetd)."""
+    with virtual_mail_spool() as found:
+        yield found
+
+
+@pytest.fixture
+def config(tmp_path, spool):
+    folder, run_as = spool
+    mbox = os.path.join(folder, "alice.mbox")
+    make_mbox(mbox, 2)
+    if run_as is not None:
+        chown_tree(mbox, run_as["user"])
+    users = {"alice": {"password": "alice-pw", "maildrop": f"mbox:{mbox}"}}
     port = free_port()
     (tmp_path / CONFIGURED_PORT).write_text(str(port))
-    return write_config(str(tmp_path), users, port, {"auth": {"trusted_networks": ["127.0.0.0/8"]}})
+    extra: dict[str, object] = {"auth": {"trusted_networks": ["127.0.0.0/8"]}}
+    if run_as is not None:
+        extra["run_as"] = run_as
+    return write_config(str(tmp_path), users, port, extra)
 
 
-def first_message_deleted(tmp_path) -> bool:
-    with open(tmp_path / "alice.mbox", "rb") as f:
+def first_message_deleted(spool) -> bool:
+    with open(os.path.join(spool[0], "alice.mbox"), "rb") as f:
         data = f.read()
     assert b"Subject: message 1" in data
     return b"Subject: message 0" not in data
@@ -48,7 +63,7 @@ def full_session(client: Client) -> None:
 
 
 @pytest.mark.parametrize("flag", [["-i"], []], ids=["dash-i", "auto-detected"])
-def test_inetd_mode_serves_the_socket_on_stdin_with_the_real_peer_address(tmp_path, config, flag):
+def test_inetd_mode_serves_the_socket_on_stdin_with_the_real_peer_address(tmp_path, config, spool, flag):
     trace = tmp_path / "trace.log"
     with inetd_process([*flag, "-c", config, "-t", str(trace)], str(tmp_path)) as (client, proc):
         client_port = client.sock.getsockname()[1]
@@ -56,7 +71,7 @@ def test_inetd_mode_serves_the_socket_on_stdin_with_the_real_peer_address(tmp_pa
         assert proc.wait(15) == 0
     text = trace.read_text()
     assert f"connection from 127.0.0.1 port {client_port}" in text
-    assert first_message_deleted(tmp_path)
+    assert first_message_deleted(spool)
 
 
 def test_config_error_under_inetd_answers_pop3_not_a_stray_line(tmp_path):
@@ -76,7 +91,7 @@ def test_dash_i_without_a_socket_is_a_clear_error(config):
     assert "standard input is not a connected socket" in result.stderr
 
 
-def test_a_full_session_under_xinetd(tmp_path, config):
+def test_a_full_session_under_xinetd(tmp_path, config, spool):
     xinetd = require_tool("xinetd")
     port = free_port()
     conf = tmp_path / "xinetd.conf"
@@ -122,11 +137,11 @@ service pop3d-test
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(10)
-    assert first_message_deleted(tmp_path)
+    assert first_message_deleted(spool)
 
 
 @pytest.mark.parametrize("fdname", [["--fdname=pop3d.socket"], []], ids=["named", "unnamed"])
-def test_systemd_socket_activation(tmp_path, config, fdname):
+def test_systemd_socket_activation(tmp_path, config, spool, fdname):
     """Unnamed: systemd-socket-activate without --fdname sets no LISTEN_FDNAMES; pop3d once ignored it."""
     activate = require_tool("systemd-socket-activate")
     port = free_port()
@@ -147,7 +162,7 @@ def test_systemd_socket_activation(tmp_path, config, fdname):
             full_session(client)
         finally:
             client.close()
-        assert first_message_deleted(tmp_path)
+        assert first_message_deleted(spool)
         # The configured port was not bound: systemd's socket took its place.
         with socket.socket() as probe:
             assert probe.connect_ex((HOST, int((tmp_path / CONFIGURED_PORT).read_text()))) != 0
