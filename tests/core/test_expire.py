@@ -48,3 +48,12 @@ def test_a_session_that_drops_deletes_nothing_expired():
     s.login_succeeded("alice", [MessageInfo(10, "a", True)], expired=frozenset({0}))
     assert s.receive_line(b"NOOP")[0].data.startswith(b"+OK")
     assert s.deleted == set()  # nothing leaves before QUIT
+
+
+@pytest.mark.parametrize("lines, retrieved", [("99999999", {2}), ("30", {2}), ("29", set()), ("0", set())])
+def test_fetchmails_whole_message_top_is_not_left_to_never_expire(lines, retrieved):
+    """fetchmail fetches with ``TOP n 99999999``: a TOP sure to send the whole message is a retrieval."""
+    s = session("0")
+    s.receive_line(b"TOP 3 " + lines.encode())
+    [commit] = s.receive_line(b"QUIT")
+    assert commit == Commit(frozenset(retrieved), frozenset(retrieved))

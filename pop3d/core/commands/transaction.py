@@ -72,6 +72,11 @@ def top(session: Session, args: bytes) -> list[Action]:
     # int() refuses over 4300 digits; more lines than any message has means all of it.
     digits = parts[1].lstrip(b"0") or b"0"
     lines = int(digits) if len(digits) <= 18 else 10**18
+    if lines >= session.messages[i].size:
+        # No message has more lines than octets, so this TOP sends all of it: a retrieval for
+        # EXPIRE and LAST, as a RETR would be (fetchmail fetches with ``TOP n 99999999``).
+        session.retrieved.add(i)
+        session.last_accessed = max(session.last_accessed, i + 1)
     return [SendMessage(i, responses.ok("top of message follows"), body_lines=lines)]
 
 

@@ -1,0 +1,112 @@
+"""fetchmail 6.4: defaults, keep+uidl twice, delete mode, STLS with sslcertck, pop3s and APOP.
+
+fetchmail delivers to an MDA that writes one file per message.  It changes
+two things itself, and the comparison says so: it prepends its own
+``Received:`` header (stripped before comparing: it is fetchmail's, not the
+message's), and it drops a bare CR (its line reader treats CR as part of a
+line end), which the ``bare-cr`` message's expected form accounts for.  A
+message of headers only gets the blank line that ends a header block.  The
+500 small messages go to the default and keep runs; the other modes get the
+rest of the torture set (the transfer code is the same; the suite stays quick).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from interop_kit import (
+    APOP_SECRET,
+    ID_HEADER,
+    PASSWORD,
+    as_delivered,
+    compare,
+    interop_server,
+    maildir_count,
+    read_files,
+    run,
+    tool,
+    torture_set,
+)
+
+MESSAGES = torture_set()
+SPECIAL = torture_set(small=0)
+USERS = {"defaults": MESSAGES, "keep": MESSAGES, "stls": SPECIAL, "pop3s": SPECIAL, "apop": SPECIAL}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with interop_server(str(tmp_path_factory.mktemp("fetchmail")), USERS, apop=True) as s:
+        yield s
+
+
+def fetchmail_form(stored: bytes) -> bytes:
+    """What fetchmail delivers of a stored message: LF ends, and no bare CR (fetchmail drops it)."""
+    text = as_delivered(stored).replace(b"\r", b"")
+    return text if b"\n\n" in text else text + b"\n"  # headers only: fetchmail ends the header block
+
+
+def without_received(message: bytes) -> bytes:
+    """The delivered message without the Received: header fetchmail puts before it."""
+    start = message.find(ID_HEADER + b": ")
+    assert start >= 0 and message[:start].startswith(b"Received: "), message[:300]
+    return message[start:]
+
+
+def fetchmail(server, tmp_path, user: str, options: str, user_options: str = "", secret: str = PASSWORD):
+    """One fetchmail run of ``user`` (server ``options`` and ``user_options`` in its rc file).
+
+    Returns the messages it delivered and its verbose log.
+    """
+    home = tmp_path / "home"
+    out = tmp_path / "out"
+    home.mkdir(exist_ok=True)
+    out.mkdir(exist_ok=True)
+    rc = home / ".fetchmailrc"
+    rc.write_text(f'poll localhost {options} user "{user}" password "{secret}" '
+                  f'{user_options} sslcertfile "{server.cert.certificate}" '
+                  f"mda \"/bin/sh -c 'cat > {out}/m.$$'\"\n")
+    rc.chmod(0o600)
+    env = dict(os.environ, HOME=str(home), FETCHMAILHOME=str(home))
+    result = run([tool("fetchmail"), "-f", str(rc), "--nosyslog", "-v"], env=env, check=False)
+    assert result.returncode in (0, 1), (  # 1: no mail (the second keep run)
+        f"fetchmail exited {result.returncode}\n{result.stdout.decode(errors='replace')}"
+        f"{result.stderr.decode(errors='replace')}")
+    return [without_received(m) for m in read_files(str(out))], result.stdout.decode(errors="replace")
+
+
+def test_fetchmail_defaults_fetch_everything_and_delete_it(server, tmp_path):
+    # Defaults: opportunistic STLS (sslcertck is on since 6.4), fetch, delete what was fetched.
+    delivered, log = fetchmail(server, tmp_path, "defaults", f"protocol pop3 service {server.port}")
+    compare(delivered, MESSAGES, fetchmail_form)
+    assert "STLS" in log
+    assert maildir_count(server.maildir("defaults")) == 0
+
+
+def test_fetchmail_keep_uidl_twice_delivers_no_duplicates(server, tmp_path):
+    options = f"protocol pop3 service {server.port} uidl"
+    delivered, _ = fetchmail(server, tmp_path, "keep", options, "keep")
+    compare(delivered, MESSAGES, fetchmail_form)
+    again, log = fetchmail(server, tmp_path, "keep", options, "keep")
+    assert len(again) == len(delivered), f"second run delivered again:\n{log[-2000:]}"
+    assert maildir_count(server.maildir("keep")) == len(MESSAGES)
+
+
+def test_fetchmail_stls_with_sslcertck(server, tmp_path):
+    delivered, log = fetchmail(server, tmp_path, "stls",
+                               f"protocol pop3 service {server.port}", "sslproto tls1.2+ sslcertck keep")
+    compare(delivered, SPECIAL, fetchmail_form)
+    assert "STLS" in log
+
+
+def test_fetchmail_pop3s(server, tmp_path):
+    options = f"protocol pop3 service {server.tls_port}"
+    delivered, _ = fetchmail(server, tmp_path, "pop3s", options, "ssl sslcertck")
+    compare(delivered, SPECIAL, fetchmail_form)
+    assert maildir_count(server.maildir("pop3s")) == 0  # fetchmail's default: delete what it fetched
+
+
+def test_fetchmail_apop(server, tmp_path):
+    delivered, _ = fetchmail(server, tmp_path, "apop", f"protocol apop service {server.port}", "keep",
+                             secret=APOP_SECRET.decode())
+    compare(delivered, SPECIAL, fetchmail_form)
