@@ -90,6 +90,11 @@ def as_delivered(stored: bytes) -> bytes:
     return text if text.endswith(b"\n") else text + b"\n"
 
 
+def with_header_end(text: bytes) -> bytes:
+    """A message of headers only with the blank line that ends a header block (clients that parse add it)."""
+    return text if b"\n\n" in text else text + b"\n"
+
+
 def as_wire(stored: bytes) -> bytes:
     """The message as RETR sends it, unstuffed: CRLF ends, a final CRLF added."""
     return as_delivered(stored).replace(b"\n", b"\r\n")
@@ -123,6 +128,20 @@ def compare(delivered: list[bytes], expected: dict[str, bytes],
     assert not wrong, "messages differ:\n" + "\n".join(wrong[:10])
     assert not duplicates, f"delivered twice: {duplicates[:10]}"
     assert not missing, f"not delivered: {missing[:10]}"
+
+
+def without_prepended(message: bytes, *headers: bytes) -> bytes:
+    """The message without the trace headers a client puts before it (``Received:`` and the like).
+
+    Every torture message starts with its id header, so whatever precedes it is the client's;
+    it must consist of the named ``headers`` (and their continuation lines) only.
+    """
+    start = message.find(ID_HEADER + b": ")
+    assert start >= 0, message[:300]
+    for line in message[:start].splitlines():
+        assert line[:1] in (b" ", b"\t") or line.split(b":")[0].lower() in [h.lower() for h in headers], (
+            f"unexpected line before the message: {line!r}")
+    return message[start:]
 
 
 def read_maildir(path: str) -> list[bytes]:

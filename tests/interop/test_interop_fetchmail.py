@@ -17,7 +17,6 @@ import os
 import pytest
 from interop_kit import (
     APOP_SECRET,
-    ID_HEADER,
     PASSWORD,
     as_delivered,
     compare,
@@ -27,6 +26,8 @@ from interop_kit import (
     run,
     tool,
     torture_set,
+    with_header_end,
+    without_prepended,
 )
 
 MESSAGES = torture_set()
@@ -42,15 +43,7 @@ def server(tmp_path_factory):
 
 def fetchmail_form(stored: bytes) -> bytes:
     """What fetchmail delivers of a stored message: LF ends, and no bare CR (fetchmail drops it)."""
-    text = as_delivered(stored).replace(b"\r", b"")
-    return text if b"\n\n" in text else text + b"\n"  # headers only: fetchmail ends the header block
-
-
-def without_received(message: bytes) -> bytes:
-    """The delivered message without the Received: header fetchmail puts before it."""
-    start = message.find(ID_HEADER + b": ")
-    assert start >= 0 and message[:start].startswith(b"Received: "), message[:300]
-    return message[start:]
+    return with_header_end(as_delivered(stored).replace(b"\r", b""))
 
 
 def fetchmail(server, tmp_path, user: str, options: str, user_options: str = "", secret: str = PASSWORD):
@@ -72,7 +65,7 @@ def fetchmail(server, tmp_path, user: str, options: str, user_options: str = "",
     assert result.returncode in (0, 1), (  # 1: no mail (the second keep run)
         f"fetchmail exited {result.returncode}\n{result.stdout.decode(errors='replace')}"
         f"{result.stderr.decode(errors='replace')}")
-    return [without_received(m) for m in read_files(str(out))], result.stdout.decode(errors="replace")
+    return [without_prepended(m, b"Received") for m in read_files(str(out))], result.stdout.decode(errors="replace")
 
 
 def test_fetchmail_defaults_fetch_everything_and_delete_it(server, tmp_path):
