@@ -65,7 +65,8 @@ def fetchmail(server, tmp_path, user: str, options: str, user_options: str = "",
     assert result.returncode in (0, 1), (  # 1: no mail (the second keep run)
         f"fetchmail exited {result.returncode}\n{result.stdout.decode(errors='replace')}"
         f"{result.stderr.decode(errors='replace')}")
-    return [without_prepended(m, b"Received") for m in read_files(str(out))], result.stdout.decode(errors="replace")
+    delivered = [without_prepended(m, b"Received") for m in read_files(str(out))]
+    return delivered, result.stdout.decode(errors="replace")
 
 
 def test_fetchmail_defaults_fetch_everything_and_delete_it(server, tmp_path):

@@ -4,9 +4,10 @@ getmail puts ``Delivered-To:`` and ``Return-Path:`` before each message it
 delivers (its ``delivered_to`` and ``received`` options); they are getmail's
 and stripped before comparing.  getmail parses each message with Python's
 email package, which turns a bare CR into a line end and ends a header-only
-message's header block with a blank line; ``getmail_form`` says so.  getmail refuses to deliver as root, so when
-the suite runs as root its Maildir belongs to ``nobody`` (getmail's ``user``
-option), in a folder of its own outside pytest's private temporary tree.
+message's header block with a blank line; ``getmail_form`` says so.
+getmail refuses to deliver as root, so when the suite runs as root its Maildir
+belongs to ``nobody`` (getmail's ``user`` option), in a folder of its own outside
+pytest's private temporary tree.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def getmail(server, tmp_path, maildir: str, user: str, retriever: str, options: 
         f"password = {PASSWORD}\n{tls}[destination]\ntype = Maildir\npath = {maildir}/\n{deliverer}"
         f"[options]\n{options}\n")
     run([tool("getmail"), "--getmaildir", str(home), "--rcfile", "getmailrc"],
-        env=dict(os.environ, HOME=str(tmp_path)), timeout=60)
+        env=dict(os.environ, HOME=str(tmp_path)), timeout=120)
     return [without_prepended(m, b"Delivered-To", b"Return-Path", b"Received") for m in read_maildir(maildir)]
 
 
@@ -97,5 +98,6 @@ def test_getmail_defaults_retrieve_all_and_keep_it(server, tmp_path, maildir):
 def test_getmail_twice_delivers_each_message_once(server, tmp_path, maildir, user, retriever, options, left):
     expected = USERS[user]
     compare(getmail(server, tmp_path, maildir, user, retriever, options), expected, getmail_form)
-    compare(getmail(server, tmp_path, maildir, user, retriever, options), expected, getmail_form)  # no new copies
+    again = getmail(server, tmp_path, maildir, user, retriever, options)
+    compare(again, expected, getmail_form)  # the same messages, no new copies
     assert maildir_count(server.maildir(user)) == left
