@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pop3d.auth.records import UserRecord
-from pop3d.maildrop import Location, Maildrop, MaildropError, fs_identity
+from pop3d.maildrop import Location, Maildrop, MaildropError, fs_identity, safe_fs
 
 
 class PrivilegeError(Exception):
@@ -40,6 +40,8 @@ class Identity:
     uid: int
     gid: int
     groups: tuple[int, ...]
+    #: A group kept as saved gid only, to be taken on briefly (mail_privileged_group); None: none.
+    saved_gid: int | None = None
 
 
 def resolve(user: str, group: str | None = None, groups: Sequence[str] = ()) -> Identity:
@@ -73,13 +75,14 @@ def preload() -> None:
 
 def switch_to(identity: Identity) -> None:
     """Become ``identity`` for good: real, effective and saved ids, and only its groups."""
-    if (os.getresuid(), os.getresgid()) == ((identity.uid,) * 3, (identity.gid,) * 3):
+    saved_gid = identity.gid if identity.saved_gid is None else identity.saved_gid
+    if (os.getresuid(), os.getresgid()) == ((identity.uid,) * 3, (identity.gid, identity.gid, saved_gid)):
         return
     if os.geteuid() != 0:
         raise PrivilegeError(f"cannot switch to user {identity.name}: not running as root")
     preload()
     os.setgroups(list(dict.fromkeys((identity.gid, *identity.groups))))
-    os.setresgid(identity.gid, identity.gid, identity.gid)
+    os.setresgid(identity.gid, identity.gid, saved_gid)
     os.setresuid(identity.uid, identity.uid, identity.uid)
     if identity.uid != 0:
         try:
@@ -96,6 +99,22 @@ def drop_privileges(user: str, group: str | None = None, groups: Sequence[str] =
     return identity
 
 
+#: inetd: the spool's group (mail_privileged_group) a UNIX user's process keeps as its saved gid.
+_mail_group: int | None = None
+
+
+def set_mail_privileged_group(gid: int | None) -> None:
+    """inetd: UNIX users' processes keep ``gid`` to create and remove pop3d's files beside their mbox.
+
+    As Dovecot's mail_privileged_group: the group is only the saved gid, taken
+    on as effective gid around those calls in the spool folder (see
+    :class:`pop3d.maildrop.safe_fs.Folder`), never while a file is read.
+    """
+    global _mail_group
+    _mail_group = gid
+    safe_fs.set_privileged_group(gid)
+
+
 def become_user(record: UserRecord) -> None:
     """Per-connection mode: become the authenticated UNIX user, with its login groups."""
     if record.uid is None or record.gid is None:
@@ -106,7 +125,7 @@ def become_user(record: UserRecord) -> None:
         raise MaildropError("this process already serves another user")
     groups = tuple(os.getgrouplist(record.name, record.gid)) if os.geteuid() == 0 else ()
     try:
-        switch_to(Identity(record.name, record.uid, record.gid, groups))
+        switch_to(Identity(record.name, record.uid, record.gid, groups, _mail_group))
     except (OSError, PrivilegeError) as exc:
         raise MaildropError(f"cannot switch to user {record.name}: {exc}") from None
 

@@ -10,6 +10,7 @@ import grp
 import os
 import pwd
 import socket
+import stat
 
 import yaml
 
@@ -93,6 +94,31 @@ def check_run_as(section: Section, run_as: RunAs | None) -> RunAs | None:
     return run_as
 
 
+def load_mail_group(top: Section, templates: list[str]) -> int | None:
+    """``mail_privileged_group``: a group name, ``none``, or ``auto`` (the default): the group owning
+    the folder of an mbox template (``mbox:/var/mail/%u``) when that folder is group-writable."""
+    name = top.str("mail_privileged_group", "auto")
+    if name == "none":
+        return None
+    if name != "auto":
+        try:
+            return int(name) if name.isdigit() else grp.getgrnam(name).gr_gid
+        except KeyError:
+            raise top.error("mail_privileged_group", f"no such group: {name}") from None
+    for value in templates:
+        kind, path = parse_template(value)
+        folder = os.path.dirname(path)
+        if kind != "mbox" or "%" in folder or "~" in folder:
+            continue
+        try:
+            st = os.stat(folder)
+        except OSError:
+            continue
+        if st.st_mode & stat.S_IWGRP and st.st_gid != 0:
+            return st.st_gid
+    return None
+
+
 def load_limits(section: Section) -> Limits:
     max_line = section.int("max_line", Limits.max_line, minimum=255, maximum=65536)
     max_sasl_line = section.int("max_sasl_line", Limits.max_sasl_line, minimum=255, maximum=1 << 20)
@@ -142,12 +168,13 @@ def load_config(path: str) -> Config:
     state_dir = top.path_("state_dir", DEFAULT_STATE_DIR)
     uidl_format = load_uidl_format(top.section("uidl_format"))
     run_as_section = top.section("run_as")
+    maildrop = template(top, "maildrop", "mbox:/var/mail/%u") or ""
     config = Config(
         path=path,
         hostname=top.str("hostname", None) or socket.getfqdn(),
         listen=listen,
         timeout=top.int("timeout", 600, minimum=1),
-        maildrop=template(top, "maildrop", "mbox:/var/mail/%u") or "",
+        maildrop=maildrop,
         mbox_format=top.str("mbox_format", "mboxrd", choices=("mboxrd", "mboxo")),
         mbox_reuse_x_uidl=top.bool("mbox_reuse_x_uidl", False) or uidl_format.get("mbox") == QPOPPER,
         uidl_format=uidl_format,
@@ -167,6 +194,7 @@ def load_config(path: str) -> Config:
         logging=load_logging(top.section("logging")),
         shutdown_grace=top.float("shutdown_grace", 10.0, minimum=0),
         workers=load_workers(top),
+        mail_privileged_group=load_mail_group(top, [maildrop, *(s.maildrop for s in users if s.maildrop)]),
     )
     top.finish()
     return config

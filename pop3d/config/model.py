@@ -113,6 +113,9 @@ class Config:
     client_workarounds: tuple[str, ...] = ()
     #: Standalone: server processes sharing the ports (more than 1: a supervisor starts them).
     workers: int = 1
+    #: inetd: the spool's group a UNIX user's process keeps to create and remove pop3d's files beside
+    #: its mbox (Dovecot's mail_privileged_group); None: none.
+    mail_privileged_group: int | None = None
     #: Certificate for STLS and ``tls:`` listeners (None: no TLS).
     tls: TLSConfig | None = None
     #: Where USER/PASS and plaintext SASL work without TLS: "always", "loopback", "never".

@@ -94,6 +94,7 @@ class MboxMaildrop(Maildrop):
             raise MaildropError(f"cannot open the folder of {path}: {exc.strerror}") from exc
         if folder is None:
             raise MaildropError(f"the folder of {path} does not exist")
+        folder.spool = True  # such as /var/mail: see mail_privileged_group
         sidecars = Sidecars.named(name)
         fd: int | None = None
         session = SessionLock(folder, sidecars.session_lock)

@@ -25,6 +25,7 @@ never followed:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -51,6 +52,16 @@ def acting_uid() -> int:
 
 def set_acting_uid(uid: int | None) -> None:
     _acting.uid = uid
+
+
+#: inetd: the group a process serving one UNIX user may take on, and only to create and remove
+#: its files in an mbox's spool folder such as /var/mail (``mail_privileged_group``).
+_privileged_gid: int | None = None
+
+
+def set_privileged_group(gid: int | None) -> None:
+    global _privileged_gid
+    _privileged_gid = gid
 
 
 class UnsafeMaildrop(MaildropError):
@@ -110,6 +121,24 @@ class Folder:
         self.path = path
         self.owner = owner
         self.uid = os.fstat(fd).st_uid
+        #: An mbox's spool folder: entries are made and removed with the privileged group.
+        self.spool = False
+
+    @contextlib.contextmanager
+    def _changing(self, *others: Folder) -> Iterator[None]:
+        """Create or remove entries here with the privileged group as effective group, if this
+        process kept it (its saved gid, see :func:`pop3d.auth.privileges.become_user`)."""
+        gid = _privileged_gid
+        if gid is None or not any(f.spool for f in (self, *others)) or os.getegid() == gid \
+                or gid not in os.getresgid():
+            yield
+            return
+        previous = os.getegid()
+        os.setegid(gid)
+        try:
+            yield
+        finally:
+            os.setegid(previous)
 
     def may_hold(self, st: os.stat_result) -> bool:
         """Whether a file with ``st`` is one of this maildrop's: its owner's or this folder's owner's."""
@@ -231,7 +260,9 @@ class Folder:
 
     def create(self, name: str) -> int:
         """Create ``name`` (it must not exist) for the maildrop's owner; open for writing."""
-        fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL | _OPEN, self.owner.file_mode, dir_fd=self.fd)
+        with self._changing():
+            fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL | _OPEN, self.owner.file_mode,
+                         dir_fd=self.fd)
         try:
             os.fchmod(fd, self.owner.file_mode)  # whatever the umask
             self.adopt(fd)
@@ -278,18 +309,22 @@ class Folder:
 
     def replace(self, name: str, data: bytes | Iterable[bytes]) -> None:
         """Replace ``name`` atomically with a new file of the owner's (see :func:`fileio.replace_at`)."""
-        replace_at(self.fd, name, data, self.create)
+        with self._changing():
+            replace_at(self.fd, name, data, self.create)
 
     def rename(self, name: str, dest: Folder, new_name: str) -> None:
-        os.rename(name, new_name, src_dir_fd=self.fd, dst_dir_fd=dest.fd)
+        with self._changing(dest):
+            os.rename(name, new_name, src_dir_fd=self.fd, dst_dir_fd=dest.fd)
 
     def link(self, name: str, new_name: str) -> None:
-        os.link(name, new_name, src_dir_fd=self.fd, dst_dir_fd=self.fd, follow_symlinks=False)
+        with self._changing():
+            os.link(name, new_name, src_dir_fd=self.fd, dst_dir_fd=self.fd, follow_symlinks=False)
 
     def unlink(self, name: str) -> bool:
         """Remove ``name``; False if it was already gone."""
         try:
-            os.unlink(name, dir_fd=self.fd)
+            with self._changing():
+                os.unlink(name, dir_fd=self.fd)
         except FileNotFoundError:
             return False
         return True

@@ -116,6 +116,7 @@ def test_check_config_finds_what_only_a_start_would_find(tmp_path):
         ("run_as: {user: no-such-user-here}\n", "run_as.user", "no such user: no-such-user-here"),
         ("run_as: {user: root, group: no-such-group}\n", "run_as.group", "no such group: no-such-group"),
         ("run_as: {user: root, groups: [root, no-such-group]}\n", "run_as.groups[1]", "no such group"),
+        ("mail_privileged_group: no-such-group\n", "mail_privileged_group", "no such group: no-such-group"),
         ("users: [{type: virtual, file: missing.yaml}]\n", "users[0].file",
          "missing.yaml: No such file or directory"),
         ("users: [{type: virtual, file: folder}]\n", "users[0].file", "folder: Is a directory"),
