@@ -8,84 +8,16 @@ not create the dotlock or pop3d's files beside the mbox.
 
 from __future__ import annotations
 
-import contextlib
 import grp
 import os
 import pwd
-import signal
-import subprocess
-import sys
-import tempfile
-import time
-from collections.abc import Iterator
 
 import pytest
 import yaml
-from maildrop_builders import make_mbox
-from support import HOST, ROOT, Client, ServerFixture, free_port, require_tool
-from unix_kit import require_root, unix_account
+from support import HOST, Client, ServerFixture, free_port
+from unix_kit import debian_spool, require_root, unix_account, xinetd
 
 PASSWORD = "Var-mail pw 1!"
-
-
-@contextlib.contextmanager
-def debian_spool(user: str, mode: int = 0o2775) -> Iterator[str]:
-    """A /var/mail look-alike (root:mail 2775) holding ``user``'s mbox (user:mail 0660)."""
-    spool = tempfile.mkdtemp(prefix="p3t-var-mail-")
-    mail = grp.getgrnam("mail").gr_gid
-    try:
-        os.chown(spool, 0, mail)
-        os.chmod(spool, mode)
-        path = os.path.join(spool, user)
-        make_mbox(path, 4)
-        os.chown(path, pwd.getpwnam(user).pw_uid, mail)
-        os.chmod(path, 0o660)
-        yield spool
-    finally:
-        subprocess.run(["rm", "-rf", spool], check=False)
-
-
-@contextlib.contextmanager
-def xinetd(workdir: str, config: str) -> Iterator[int]:
-    binary = require_tool("xinetd")
-    port = free_port()
-    conf = os.path.join(workdir, "xinetd.conf")
-    with open(conf, "w") as f:
-        f.write(f"""defaults
-{{
-    log_type = FILE {workdir}/xinetd.log
-}}
-service pop3d-var-mail
-{{
-    type        = UNLISTED
-    port        = {port}
-    bind        = {HOST}
-    socket_type = stream
-    protocol    = tcp
-    wait        = no
-    user        = root
-    server      = {os.path.join(os.path.dirname(sys.executable), "pop3d")}
-    server_args = -i -c {config}
-    env         = PYTHONPATH={ROOT}
-}}
-""")
-    pid_file = os.path.join(workdir, "xinetd.pid")
-    proc = subprocess.Popen([binary, "-dontfork", "-f", conf, "-pidfile", pid_file],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                Client.connect(port).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        yield port
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(10)
 
 
 def write_config(workdir: str, spool: str, extra: dict[str, object]) -> str:
