@@ -126,16 +126,21 @@ service pop3d-var-mail
     proc = subprocess.Popen([binary, "-dontfork", "-f", conf, "-pidfile", pid_file],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                Client.connect(port).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        wait_until_listening(port, proc)
         yield port
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(10)
+
+
+def wait_until_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    """Until a daemon (``proc``) accepts on ``port``; raises if it exits or the time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            Client.connect(port).close()
+            return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)

@@ -15,14 +15,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 from daemons import login, rsyslogd
 from support import HOST, ROOT, Client, ServerFixture, free_port, require_tool
-from unix_kit import debian_spool, require_root, unix_account
+from unix_kit import debian_spool, require_root, unix_account, wait_until_listening
 
 PASSWORD = "Whole-path pw 1!"
 
@@ -49,18 +48,6 @@ def fetch_and_delete_one(port: int, name: str) -> None:
         assert client.cmd("QUIT").startswith(b"+OK")
     finally:
         client.close()
-
-
-def wait_for_greeting(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            Client.connect(port).close()
-            return
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 @pytest.mark.slow
@@ -101,7 +88,7 @@ def whole_path(tmp_path: Path, root: str, logdir: Path, logwatch: str, unshare: 
 
         xinetd = xinetd_from_the_installed_service(root, inetd_port)
         try:
-            wait_for_greeting(inetd_port, xinetd)
+            wait_until_listening(inetd_port, xinetd)
             fetch_and_delete_one(inetd_port, name)
         finally:
             os.killpg(xinetd.pid, signal.SIGTERM)
