@@ -32,7 +32,7 @@ from pop3d.maildrop.mbox_format import FORMATS, MessageStream, region_digest
 from pop3d.maildrop.mbox_index import Entry, Index
 from pop3d.maildrop.mbox_lock import MailboxLock
 from pop3d.maildrop.mbox_scan import scan
-from pop3d.maildrop.safe_fs import Folder, Owner
+from pop3d.maildrop.safe_fs import Folder, Owner, UnsafeFile
 from pop3d.maildrop.session_lock import SessionLock
 
 
@@ -239,10 +239,12 @@ def _open_mbox(folder: Folder, name: str) -> int | None:
     """Open the mbox ``name`` read-write (never through a link, never blocking); None if missing.
 
     Its owner is checked by the realm (see :func:`pop3d.auth.privileges.check_owner`):
-    it is the one that defines the maildrop's owner.
+    it is the one that defines the maildrop's owner.  An mbox with more than one link
+    is refused: in a world-writable spool it may be a hard link to anybody's file, and a
+    virtual user's mbox has no owner to check.
     """
     try:
-        return folder.open(name, os.O_RDWR, foreign_ok=True)
+        fd = folder.open(name, os.O_RDWR, foreign_ok=True)
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -250,6 +252,11 @@ def _open_mbox(folder: Folder, name: str) -> int | None:
             raise MaildropError(f"permission denied opening {folder.join(name)} for reading and writing") \
                 from exc
         raise
+    links = os.fstat(fd).st_nlink
+    if links != 1:
+        os.close(fd)
+        raise UnsafeFile(f"{folder.join(name)} has {links} links (a hard link to another file?); not used")
+    return fd
 
 
 def _read_range(fd: int, start: int, end: int) -> Iterator[bytes]:

@@ -6,6 +6,7 @@ RETR, or while RETR is sending them.
 
 from __future__ import annotations
 
+import os
 import threading
 
 from support import Client
@@ -59,3 +60,32 @@ def test_message_growing_while_retr_sends_it_does_not_stream_forever(make_server
         appender.join()
     assert c.cmd("NOOP").startswith(b"+OK")
     c.close()
+
+
+def test_virtual_users_mbox_hard_linked_to_a_root_only_file_in_a_sticky_spool_is_refused(
+        make_server, tmp_path):
+    """A world-writable sticky spool (mode 1777): before the virtual user vu has an mbox, a
+    local user makes ``spool/vu`` a hard link to a root-only file (possible wherever
+    fs.protected_hardlinks is 0; the test makes the link as root).  Virtual users' mboxes have
+    no owner to check, so before, a root server listed the file as vu's mail, RETR sent it and
+    DELE+QUIT rewrote it; now an mbox with more than one link is refused and nothing is read."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    os.chmod(spool, 0o1777)
+    secret = tmp_path / "shadow"
+    content = b"From root Thu Jan  1 00:00:00 2026\nSubject: root only\n\nroot:$6$hash:19000::::::\n"
+    secret.write_bytes(content)
+    os.chmod(secret, 0o600)
+    os.link(secret, spool / "vu")
+    server = make_server({"vu": {"password": "vu-pw", "maildrop": f"mbox:{spool}/vu"}})
+    c = Client.connect(server.port, timeout=30)
+    assert c.line().startswith(b"+OK")
+    c.cmd("USER vu")
+    answer = c.cmd("PASS vu-pw")
+    if answer.startswith(b"+OK"):  # the old behaviour: show what leaked, then try to delete it
+        c.cmd("DELE 1")
+        c.cmd("QUIT")
+    assert answer.startswith(b"-ERR [SYS/"), answer
+    c.close()
+    assert secret.read_bytes() == content
+    assert "links" in server.log()
