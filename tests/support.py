@@ -255,6 +255,15 @@ def rss_kib(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
+def logged_in(port: int, user: str, password: str | None = None) -> Client:
+    """A client logged in with USER/PASS (password ``<user>-pw`` unless given)."""
+    c = Client.connect(port, timeout=30)
+    assert c.line().startswith(b"+OK")
+    c.cmd(f"USER {user}")
+    assert c.cmd(f"PASS {password or user + '-pw'}").startswith(b"+OK")
+    return c
+
+
 def pass_login(port: int, name: str, password: str) -> bytes:
     """USER/PASS on a fresh connection; the answer to PASS (then QUIT)."""
     c = Client.connect(port)

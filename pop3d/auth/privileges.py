@@ -13,7 +13,9 @@ failed (say, ``[IN-USE]``).  The realm does this when built with
 Either way a maildrop of a UNIX user is opened only if that user owns it, so
 the server never reads a file with more rights than the mailbox's owner has.
 A standalone server still running as root does the maildrop's I/O with the
-user's filesystem rights (:mod:`pop3d.maildrop.fs_identity`).
+user's filesystem rights (:mod:`pop3d.maildrop.fs_identity`); for a virtual
+user, with the rights of the maildrop's owner unless that is root, so a
+virtual maildrop a UNIX user owns is no more than that user could read.
 """
 
 from __future__ import annotations
@@ -185,10 +187,15 @@ def maildrop_opener(record: UserRecord, open_maildrop: Callable[[Location], Mail
 
     def open_as_owner(location: Location) -> Maildrop:
         check_owner(record, location)
-        if not switch_user and record.uid and record.gid is not None and fs_identity.supported():
-            # Standalone as root: this user's rights on files, in the threads doing its maildrop's I/O.
-            identity = fs_identity.for_user(record.name, record.uid, record.gid, location)
-            return fs_identity.open_as(identity, open_maildrop, location)
+        if not switch_user and fs_identity.supported():
+            # Standalone as root: the user's (a virtual user's: the maildrop owner's) rights on
+            # files, in the threads doing the maildrop's I/O.
+            if record.uid and record.gid is not None:
+                identity = fs_identity.for_user(record.name, record.uid, record.gid, location)
+            else:
+                identity = None if record.uid == 0 else fs_identity.for_owner(location)
+            if identity is not None:
+                return fs_identity.open_as(identity, open_maildrop, location)
         return open_maildrop(location)
 
     return open_as_owner

@@ -33,6 +33,7 @@ import ctypes
 import importlib
 import os
 import platform
+import pwd
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -80,6 +81,22 @@ def for_user(name: str, uid: int, gid: int, location: Location) -> FsIdentity:
             if spool.st_uid != uid and spool.st_gid not in groups:
                 groups.append(spool.st_gid)
     return FsIdentity(uid, gid, tuple(groups))
+
+
+def for_owner(location: Location) -> FsIdentity | None:
+    """The rights of whoever owns the maildrop at ``location`` (a virtual user's has no UNIX
+    account of its own); None when root owns it or it does not exist yet."""
+    try:
+        st = os.lstat(location.path)
+    except OSError:
+        return None
+    if st.st_uid == 0:
+        return None
+    try:
+        name = pwd.getpwuid(st.st_uid).pw_name
+    except KeyError:  # an owner without an account: its own ids, and the spool's group
+        return FsIdentity(st.st_uid, st.st_gid, (st.st_gid,))
+    return for_user(name, st.st_uid, pwd.getpwnam(name).pw_gid, location)
 
 
 def _set_groups(groups: Sequence[int]) -> None:

@@ -14,7 +14,7 @@ import threading
 import time
 
 import pytest
-from support import Client, rss_kib, running_server
+from support import Client, logged_in, rss_kib, running_server
 
 #: The longest another client may wait for its greeting or an answer during an attack.
 MAX_LATENCY = 1.0
@@ -41,11 +41,7 @@ def server(tmp_path_factory):
 
 
 def login(port: int, user: str) -> Client:
-    c = Client.connect(port, timeout=30)
-    assert c.line().startswith(b"+OK")
-    c.cmd(f"USER {user}")
-    assert c.cmd(f"PASS {user}-pw").startswith(b"+OK")
-    return c
+    return logged_in(port, user)
 
 
 class Probe:

@@ -1,26 +1,23 @@
-"""A user changing a maildrop while a session reads it, over real sockets.
+"""Local users attacking maildrops a root server reads, over real sockets.
 
-Each test names the attack it stops: files that change between LIST and
-RETR, or while RETR is sending them.
+Each test names the attack it stops: a file that changes while RETR sends
+it, links in spools, a virtual user's maildrop that a UNIX user owns.
 """
 
 from __future__ import annotations
 
 import os
+import pwd
 import threading
 
-from support import Client
+import pytest
+from support import Client, logged_in, pass_login
+from unix_kit import chown_tree, unix_account
+
+from pop3d.maildrop import fs_identity
 
 NAME = "cur/1700000000.M1P1.grow:2,"
 MESSAGE = b"Subject: grows\n\n" + b"x" * 100 + b"\n"
-
-
-def login(port: int, user: str) -> Client:
-    c = Client.connect(port, timeout=30)
-    assert c.line().startswith(b"+OK")
-    c.cmd(f"USER {user}")
-    assert c.cmd(f"PASS {user}-pw").startswith(b"+OK")
-    return c
 
 
 def test_message_growing_while_retr_sends_it_does_not_stream_forever(make_server, tmp_path):
@@ -33,7 +30,7 @@ def test_message_growing_while_retr_sends_it_does_not_stream_forever(make_server
     path = maildir / NAME
     path.write_bytes(MESSAGE)
     server = make_server({"grow": {"password": "grow-pw", "maildrop": f"maildir:{maildir}"}})
-    c = login(server.port, "grow")
+    c = logged_in(server.port, "grow")
     assert c.cmd("LIST 1") == b"+OK 1 %d" % (len(MESSAGE) + MESSAGE.count(b"\n"))
     stop = threading.Event()
 
@@ -89,3 +86,28 @@ def test_virtual_users_mbox_hard_linked_to_a_root_only_file_in_a_sticky_spool_is
     c.close()
     assert secret.read_bytes() == content
     assert "links" in server.log()
+
+
+def test_virtual_users_maildrop_owned_by_a_unix_user_is_read_with_that_owners_rights(make_server):
+    """A virtual user's maildrop lies where a UNIX user owns it (alice's ~/Maildir).  Before,
+    a root server read it with root's rights, so whatever alice planted past the checks
+    (here: a message she made unreadable) was read as root; now the I/O runs with the
+    maildrop owner's rights, as for UNIX users, and such a file is left out."""
+    if not fs_identity.supported():
+        pytest.skip("needs root on Linux")
+    with unix_account() as alice:
+        home = pwd.getpwnam(alice).pw_dir
+        maildir = os.path.join(home, "Maildir")
+        for sub in ("new", "cur", "tmp"):
+            os.makedirs(os.path.join(maildir, sub))
+        for name, body in (("1700000001.M1P1.a", b"Subject: a\r\n\r\nhello\r\n"),
+                           ("1700000002.M2P2.locked", b"Subject: b\r\n\r\nno\r\n")):
+            with open(os.path.join(maildir, "new", name), "wb") as f:
+                f.write(body)
+        chown_tree(home, alice)
+        os.chmod(os.path.join(maildir, "new", "1700000002.M2P2.locked"), 0)
+        server = make_server({"vu": {"password": "vu-pw", "maildrop": f"maildir:{maildir}"}})
+        assert pass_login(server.port, "vu", "vu-pw") == b"+OK vu has 1 messages (21 octets)"
+        assert "Permission denied" in server.log()
+        lock = os.stat(os.path.join(maildir, "pop3d-session.lock"))
+        assert lock.st_uid == pwd.getpwnam(alice).pw_uid
