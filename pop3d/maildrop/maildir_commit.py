@@ -103,7 +103,8 @@ class Deletion:
         st = check_message(folder, name)
         trash = trash_name(name)
         folder.rename(name, self.tmp, trash)
-        self._folders.setdefault(subdir, Folder(os.dup(folder.fd), folder.path, folder.owner))
+        if subdir not in self._folders:  # one descriptor per folder, whatever the count
+            self._folders[subdir] = Folder(os.dup(folder.fd), folder.path, folder.owner)
         self.moved.append((subdir, name, trash))
         self.octets += st.st_size
 
