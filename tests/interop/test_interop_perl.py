@@ -65,7 +65,9 @@ def servers(tmp_path_factory):
 
 
 @pytest.mark.parametrize(("config", "mode"), [
-    ("apop-off", "plain"), ("apop-off", "stls"), ("apop-on", "plain"), ("apop-on", "stls"), ("apop-on", "apop")])
+    ("apop-off", "plain"), ("apop-off", "stls"),
+    ("apop-on", "plain"), ("apop-on", "stls"), ("apop-on", "apop"),
+])
 def test_net_pop3(servers, tmp_path, config, mode):
     server = servers[config]
     secret = APOP_SECRET.decode() if mode == "apop" else PASSWORD
@@ -81,7 +83,10 @@ BEST_AFTER_FAILED_APOP = pytest.mark.xfail(strict=True, reason=(
 
 
 @pytest.mark.parametrize(("config", "mode"), [
-    ("apop-off", "default"), pytest.param("apop-on", "default", marks=BEST_AFTER_FAILED_APOP), ("apop-on", "APOP")])
+    ("apop-off", "default"),
+    pytest.param("apop-on", "default", marks=BEST_AFTER_FAILED_APOP),
+    ("apop-on", "APOP"),
+])
 def test_mail_pop3client(servers, tmp_path, config, mode):
     """BEST (the default) must log in whether or not the greeting offers APOP."""
     server = servers[config]
