@@ -203,8 +203,11 @@ class InteropServer:
 
 @contextlib.contextmanager
 def interop_server(workdir: str, users: dict[str, dict[str, bytes]], extra: dict[str, object] | None = None,
-                   apop: bool = False) -> Iterator[InteropServer]:
-    """Serve each user's Maildir (``{user: messages}``); with ``apop``, every user has APOP_SECRET."""
+                   apop: bool = False, more_listen: tuple[str, ...] = ()) -> Iterator[InteropServer]:
+    """Serve each user's Maildir (``{user: messages}``); with ``apop``, every user has APOP_SECRET.
+
+    ``more_listen``: endpoints besides the plain and the implicit-TLS port (a PROXY-protocol one).
+    """
     cert = make_certificate(os.path.join(workdir, "tls"))
     accounts = {}
     for user, messages in users.items():
@@ -214,7 +217,7 @@ def interop_server(workdir: str, users: dict[str, dict[str, bytes]], extra: dict
     port, tls_port = free_port(), free_port()
     config: dict[str, object] = {
         "hostname": "localhost", "tls": cert.config(),
-        "listen": [f"tcp:{port}:interface={HOST}", f"tls:{tls_port}:interface={HOST}"],
+        "listen": [f"tcp:{port}:interface={HOST}", f"tls:{tls_port}:interface={HOST}", *more_listen],
     }
     if apop:
         db = os.path.join(workdir, "mailauth")
