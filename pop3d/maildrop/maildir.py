@@ -35,8 +35,9 @@ from twisted.logger import Logger
 from pop3d.core.messages import MessageInfo
 from pop3d.maildrop.base import CommitError, EmptyMaildrop, Maildrop, MaildropError, MessageReader
 from pop3d.maildrop.maildir_commit import Deletion, check_message, record_in_quota, recover
-from pop3d.maildrop.maildir_listing import Listed, Locations, list_messages, scan
+from pop3d.maildrop.maildir_listing import Locations, list_messages, scan
 from pop3d.maildrop.maildir_names import MaildirName
+from pop3d.maildrop.maildir_snapshot import Listing, save_after_commit, unique_part
 from pop3d.maildrop.safe_fs import Folder
 from pop3d.maildrop.session_lock import SessionLock
 
@@ -48,19 +49,30 @@ log = Logger()
 
 
 class _Locator:
-    """Where each listed message is now: rescans the Maildir when a file has moved."""
+    """Where each listed message is now: where it was listed until a file has moved, then a rescan."""
 
-    def __init__(self, root: Folder, locations: Locations) -> None:
+    def __init__(self, root: Folder, listing: Listing) -> None:
         self.root = root
-        self._locations = locations
+        self._listing = listing
+        self._rescanned: Locations | None = None
 
-    def apply(self, unique: str, op: Callable[[Folder, str, str], T]) -> T | None:
-        """Run ``op(folder, subfolder name, file name)`` where the message is now; None if it is gone.
+    def _where(self, index: int) -> tuple[str, str] | None:
+        if self._rescanned is None:
+            return self._listing.subdir(index), self._listing.names[index]
+        return self._rescanned.get(self._listing.unique(index))
+
+    def moved(self) -> bool:
+        """Whether a message was found elsewhere than listed (another client moved it)."""
+        return self._rescanned is not None
+
+    def apply(self, index: int, op: Callable[[Folder, str, str], T]) -> T | None:
+        """Run ``op(folder, subfolder name, file name)`` where message ``index`` is now; None if it
+        is gone.
 
         Raises FileNotFoundError if the file kept moving under us.
         """
         for _ in range(_ATTEMPTS):
-            where = self._locations.get(unique)
+            where = self._where(index)
             if where is None:
                 return None
             subdir, name = where
@@ -70,11 +82,11 @@ class _Locator:
                     raise FileNotFoundError(errno.ENOENT, "folder vanished", self.root.join(subdir))
                 return op(folder, subdir, name)
             except FileNotFoundError:
-                self._locations = scan(self.root)
+                self._rescanned = scan(self.root)
             finally:
                 if folder is not None:
                     folder.close()
-        raise FileNotFoundError(f"message {unique} keeps moving")
+        raise FileNotFoundError(f"message {self._listing.unique(index)} keeps moving")
 
 
 class _MessageFile:
@@ -124,13 +136,12 @@ class _Settler:
 class MaildirMaildrop(Maildrop):
     """An open, locked Maildir; its root folder stays open for the session."""
 
-    def __init__(self, root: Folder, lock: SessionLock, listed: list[Listed]) -> None:
+    def __init__(self, root: Folder, lock: SessionLock, listing: Listing) -> None:
         self.folder = root
         self.root = root.path
         self._lock = lock
-        self._listed = listed
-        self._messages = tuple(item.info for item in listed)
-        self._locator = _Locator(root, {item.unique: (item.subdir, item.name) for item in listed})
+        self._listed = listing
+        self._locator = _Locator(root, listing)
 
     @classmethod
     def open(cls, path: str) -> Maildrop:
@@ -162,17 +173,17 @@ class MaildirMaildrop(Maildrop):
 
     def unique_names(self) -> Sequence[str]:
         """Each listed message's file name up to its ``:2,`` flags (what Dovecot and Courier key by)."""
-        return tuple(item.unique for item in self._listed)
+        return tuple(map(unique_part, self._listed.names))
 
     def messages(self) -> Sequence[MessageInfo]:
-        return self._messages
+        return self._listed.infos
 
     def open_message(self, index: int) -> MessageReader:
         self._check_open()
-        if not 0 <= index < len(self._listed):
+        if not 0 <= index < len(self._listed.names):
             raise MaildropError("no such message")
         try:
-            reader = self._locator.apply(self._listed[index].unique, _open_file)
+            reader = self._locator.apply(index, _open_file)
         except OSError as exc:
             raise MaildropError(f"cannot open message: {exc.strerror or exc}") from exc
         if reader is None:
@@ -186,19 +197,42 @@ class MaildirMaildrop(Maildrop):
             self._delete(deletion, deleted)
         finally:
             deletion.close()
-        self._settle(self._unsettled(deleted, retrieved), retrieved)
+        unsettled = self._unsettled(deleted, retrieved)
+        self._settle(unsettled, retrieved)
+        if deleted or unsettled:
+            self._save_snapshot(deleted, unsettled, retrieved)
 
     def _unsettled(self, deleted: frozenset[int], retrieved: frozenset[int]) -> list[int]:
         """Kept messages listed in ``new/``, or retrieved without the ``S`` flag: the only ones a
         commit renames (a session that retrieved and deleted nothing in ``cur/`` touches nothing)."""
-        return [i for i, item in enumerate(self._listed)
-                if i not in deleted and (item.subdir != "cur" or (i in retrieved and not item.info.seen))]
+        listing = self._listed
+        return [i for i, (cur, info) in enumerate(zip(listing.in_cur, listing.infos, strict=True))
+                if i not in deleted and (not cur or (i in retrieved and not info.seen))]
+
+    def _save_snapshot(self, deleted: frozenset[int], settled: list[int], retrieved: frozenset[int]) -> None:
+        """Leave the listing this commit made for the next session (see :mod:`maildir_snapshot`)."""
+        if self._locator.moved():
+            return  # another client moved messages: the next open lists anew
+        listing, renamed = self._listed, set(settled)
+        names, infos = [], []
+        for i, (name, info) in enumerate(zip(listing.names, listing.infos, strict=True)):
+            if i in deleted:
+                continue
+            if i in renamed:
+                name = MaildirName.parse(name).with_flags(*(("S",) if i in retrieved else ()))
+                info = MessageInfo(info.size, info.uid, info.seen or i in retrieved)
+            names.append(name)
+            infos.append(info)
+        try:
+            save_after_commit(self.folder, Listing(names, [True] * len(names), tuple(infos)))
+        except (OSError, MaildropError) as exc:
+            log.warn("cannot write listing snapshot in {root}: {err}", root=self.root, err=exc)
 
     def _delete(self, deletion: Deletion, deleted: frozenset[int]) -> None:
         try:
             for index in sorted(deleted):
                 # None: already deleted by another client, which is what was asked.
-                self._locator.apply(self._listed[index].unique, deletion.move_to_trash)
+                self._locator.apply(index, deletion.move_to_trash)
             if deletion.moved:
                 deletion.commit_point()
         except (OSError, MaildropError) as exc:
@@ -223,7 +257,7 @@ class MaildirMaildrop(Maildrop):
             for index in kept:
                 op = functools.partial(settler.settle, ("S",) if index in retrieved else ())
                 try:
-                    moved = bool(self._locator.apply(self._listed[index].unique, op)) or moved
+                    moved = bool(self._locator.apply(index, op)) or moved
                 except (OSError, MaildropError) as exc:  # the message is intact; its flag or place is off
                     log.warn("cannot update {root} message {i}: {err}", root=self.root, i=index, err=exc)
             if moved:

@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import NamedTuple
 
 from twisted.logger import Logger
 
 from pop3d.core.messages import MessageInfo
+from pop3d.maildrop import maildir_snapshot as snapshot
 from pop3d.maildrop.base import MaildropError
 from pop3d.maildrop.maildir_names import MaildirName, assign_uids
 from pop3d.maildrop.maildir_sizes import SizeCache, measure
+from pop3d.maildrop.maildir_snapshot import Listing
 from pop3d.maildrop.safe_fs import Folder
 
 SUBDIRS = ("new", "cur")
@@ -32,15 +34,6 @@ log = Logger()
 
 #: unique part -> (subdirectory, file name)
 Locations = dict[str, tuple[str, str]]
-
-
-class Listed(NamedTuple):
-    """Where a listed message was found, and what the session is told about it."""
-
-    unique: str
-    subdir: str
-    name: str
-    info: MessageInfo
 
 
 def _candidates(root: Folder) -> dict[str, tuple[str, str, MaildirName]]:
@@ -135,14 +128,32 @@ def _measure_files(root: Folder, files: list[tuple[str, str]]) -> list[tuple[int
                 folder.close()
 
 
-def list_messages(root: Folder) -> list[Listed]:
+def list_messages(root: Folder) -> Listing:
     """The messages of the Maildir open as ``root``, in delivery order.
 
     A file that disappears while we list it (deleted, or renamed by an IMAP
     client at that instant) is left out; it shows up in the next session.
     So is a file that is not a regular file of the maildrop's owner (a hard
     link to someone else's file, a FIFO), with a warning in the log.
+    The previous listing is reused while ``new/`` and ``cur/`` are unchanged
+    (see :mod:`pop3d.maildrop.maildir_snapshot`).
     """
+    taken = time.time_ns()
+    stamps = snapshot.stamps(root)
+    listed = snapshot.load(root, stamps)
+    if listed is None:
+        listed = _list_anew(root)
+        try:
+            if snapshot.settled(stamps, taken):
+                snapshot.save(root, stamps, listed)
+        except OSError as exc:
+            log.warn("cannot write listing snapshot {path}: {err}", path=root.join(snapshot.SNAPSHOT_NAME),
+                     err=exc)
+    return listed
+
+
+def _list_anew(root: Folder) -> Listing:
+    """List every file, sizes from the size cache or measured."""
     cache = SizeCache.load(root)
     # [delivery time, unique, subdir, file name, wire size, seen]; the first two order them.
     rows: list[list] = []
@@ -162,12 +173,10 @@ def list_messages(root: Folder) -> list[Listed]:
         rows = [row for row in rows if row[4] is not None]
     rows.sort()
     uids = assign_uids(row[1] for row in rows)
-    listed = [
-        Listed(unique, subdir, filename, MessageInfo(size, uid, seen))
-        for (_, unique, subdir, filename, size, seen), uid in zip(rows, uids, strict=True)
-    ]
+    listed = Listing([row[3] for row in rows], [row[2] == "cur" for row in rows],
+                     tuple(MessageInfo(row[4], uid, row[5]) for row, uid in zip(rows, uids, strict=True)))
     try:
-        cache.save(item.unique for item in listed)
+        cache.save(row[1] for row in rows)
     except OSError as exc:  # the cache is an optimisation; a read-only maildir still works
         log.warn("cannot write size cache {path}: {err}", path=cache.path, err=exc)
     return listed
