@@ -111,7 +111,9 @@ class MessageEncoder:
         if self.done:
             return b""
         # In LF form a line is what precedes an LF; its CR (if any) is back at the end.
-        lf = self._joiner.take(chunk).replace(b"\r\n", b"\n")
+        lf = self._joiner.take(chunk)
+        if b"\r" in lf:  # a search is cheaper than a copy; most stored mail has LF ends
+            lf = lf.replace(b"\r\n", b"\n")
         if self._body_lines is not None:
             lf = self._cut(lf)
         return self._stuff(lf)
@@ -127,7 +129,7 @@ class MessageEncoder:
         """Dot-stuff LF-form text and give every line a CRLF end."""
         if not lf:
             return b""
-        out = lf.replace(b"\n.", b"\n..")
+        out = lf.replace(b"\n.", b"\n..") if b"\n." in lf else lf
         if self._joiner.at_line_start and out.startswith(b"."):
             out = b"." + out
         self._joiner.passed(lf)

@@ -23,6 +23,7 @@ import hashlib
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 from pop3d.core.messages import MessageInfo
 from pop3d.fileio import pread_chunks
@@ -72,7 +73,9 @@ class MboxMaildrop(Maildrop):
         self._entries: list[Entry] = list(index.entries) if index else []
         self._lock_timeout = lock_timeout
         self._stale_after = stale_after
-        self._infos = tuple(MessageInfo(e.size, e.uid, e.seen) for e in self._entries)
+        entries = self._entries  # columns through attrgetter: no Python work per message
+        self._infos = tuple(map(MessageInfo, map(attrgetter("size"), entries),
+                                map(attrgetter("uid"), entries), map(attrgetter("seen"), entries)))
         self._committed = False
 
     @classmethod

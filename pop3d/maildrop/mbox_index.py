@@ -21,9 +21,12 @@ is a plain file of ours (see :mod:`pop3d.maildrop.safe_fs`).
 from __future__ import annotations
 
 import json
+import operator
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import attrgetter
 
 from pop3d.maildrop.base import MaildropError
 from pop3d.maildrop.safe_fs import Folder
@@ -51,14 +54,23 @@ class Entry:
         return [self.start, self.body, self.stop, self.end, self.size, int(self.seen), self.digest, self.uid]
 
     @classmethod
-    def from_row(cls, row: list[object]) -> Entry:
-        start, body, stop, end, size, seen, digest, uid = row
-        ints = (start, body, stop, end, size)
-        if not (all(type(v) is int for v in ints) and isinstance(digest, str)
-                and isinstance(uid, str) and valid_uid(uid)
-                and 0 <= start <= body <= stop <= end):  # type: ignore[operator]
+    def from_rows(cls, rows: list[list[object]]) -> list[Entry]:
+        """Entries from the index's rows, checked column by column (in C, not per row in Python)."""
+        if not isinstance(rows, list) or not all(map(isinstance, rows, repeat(list))):
+            raise ValueError("bad index rows")
+        if not rows:
+            return []
+        if set(map(len, rows)) != {8}:
             raise ValueError("bad index row")
-        return cls(start, body, stop, end, size, bool(seen), digest, uid)  # type: ignore[arg-type]
+        starts, bodies, stops, ends, sizes, seens, digests, uids = zip(*rows, strict=True)
+        if not (set(map(type, starts + bodies + stops + ends + sizes)) == {int}
+                and set(map(type, digests)) == {str} and set(map(type, uids)) == {str}
+                and _UIDS.fullmatch("\n".join(uids)) is not None  # type: ignore[arg-type]
+                and min(starts) >= 0  # type: ignore[type-var]
+                and all(map(operator.le, starts, bodies)) and all(map(operator.le, bodies, stops))
+                and all(map(operator.le, stops, ends))):
+            raise ValueError("bad index row")
+        return list(map(cls, starts, bodies, stops, ends, sizes, map(bool, seens), digests, uids))
 
 
 @dataclass(slots=True)
@@ -75,6 +87,7 @@ class Index:
 
 
 _UID = re.compile(r"[\x21-\x7e]{1,70}")
+_UIDS = re.compile(r"[\x21-\x7e]{1,70}(?:\n[\x21-\x7e]{1,70})*")  # valid UIDs, one a line
 
 
 def valid_uid(uid: str) -> bool:
@@ -93,12 +106,12 @@ def load(folder: Folder, name: str) -> Index | None:
             return None
         index = Index(int(doc["dev"]), int(doc["ino"]), str(doc["fmt"]), int(doc["covered"]),
                       int(doc["size"]), int(doc["mtime_ns"]),
-                      [Entry.from_row(row) for row in doc["messages"]])
+                      Entry.from_rows(doc["messages"]))
     except (OSError, MaildropError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    ends = [e.end for e in index.entries]
-    if any(a.end > b.start for a, b in zip(index.entries, index.entries[1:], strict=False)) \
-            or (ends and ends[-1] > index.covered):
+    ends = list(map(attrgetter("end"), index.entries))
+    starts = list(map(attrgetter("start"), index.entries))
+    if any(map(operator.gt, ends[:-1], starts[1:])) or (ends and ends[-1] > index.covered):
         return None
     return index
 
