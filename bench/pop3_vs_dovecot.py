@@ -146,7 +146,7 @@ def make_data(root: str, quick: bool) -> dict[str, list[Drop]]:
 def clear_caches(drop: Drop) -> None:
     """Remove both servers' caches and indexes for ``drop`` (a cold start)."""
     home = os.path.dirname(drop.path)
-    for name in ("pop3d-sizes", "dovecot.index", "dovecot.index.cache", "dovecot.index.log",
+    for name in ("pop3d-sizes", "pop3d-listing", "dovecot.index", "dovecot.index.cache", "dovecot.index.log",
                  "dovecot-uidlist", "dovecot.index.log.2"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(drop.path if drop.kind == "maildir" else home, name))
