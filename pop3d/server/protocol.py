@@ -45,7 +45,7 @@ from pop3d.core.session import Session
 from pop3d.core.states import State
 from pop3d.maildrop import Maildrop, MaildropBusy, MaildropError
 from pop3d.server.context import ServerContext
-from pop3d.server.streaming import MessageProducer, ResponseWriter
+from pop3d.server.streaming import MessageProducer, ResponseWriter, TransferStopped
 from pop3d.server.submission import Submission
 from pop3d.server.tls import transport_is_tls
 from pop3d.server.watch import ConnectionWatch
@@ -283,7 +283,10 @@ class POP3ServerProtocol(protocol.Protocol, TimeoutMixin):
     def transfer_done(self, result: object, what: str) -> object:
         self.transfer = None
         if isinstance(result, Failure):
-            if not result.check(defer.CancelledError):
+            if result.check(TransferStopped):
+                log.warn("{what} stopped, connection closed: {err}", what=what, err=result.value)
+                self.close()
+            elif not result.check(defer.CancelledError):
                 log.failure(what + " failed", result)
                 self.close()
             return None

@@ -17,9 +17,13 @@ from twisted.internet import defer, interfaces
 from zope.interface import implementer
 
 from pop3d.core.wire import MessageEncoder
-from pop3d.maildrop import MessageReader
+from pop3d.maildrop import MaildropError, MessageReader
 
 CHUNK = 256 * 1024  # a big message in few turns: per-turn cost is Python, per-byte cost is C
+
+
+class TransferStopped(Exception):
+    """A message could not be read to its end (truncated or failing while sent)."""
 
 
 @implementer(interfaces.IPushProducer)
@@ -122,7 +126,11 @@ class PullResponse:
         self._pending = b""
         pieces = 0
         while size < self.budget and pieces < self.pieces_per_turn:
-            piece = self.next_piece()
+            try:
+                piece = self.next_piece()
+            except (MaildropError, OSError) as exc:  # the file changed or failed under us
+                self._abort(exc)
+                return
             parts.append(piece)
             size += len(piece)
             pieces += 1
@@ -142,6 +150,12 @@ class PullResponse:
         if not self._done:
             self._end()
             self.finished.errback(defer.CancelledError("connection lost during transfer"))
+
+    def _abort(self, exc: Exception) -> None:
+        """Stop mid-response: the client gets no terminating ``.``, the connection closes."""
+        self._end()
+        self.consumer.unregisterProducer()
+        self.finished.errback(TransferStopped(str(exc)))
 
     def _end(self) -> None:
         self._done = True

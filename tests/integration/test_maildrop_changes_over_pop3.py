@@ -136,3 +136,23 @@ def test_deleting_thousands_of_messages_does_not_leak_a_descriptor_per_message(m
     c.close()
     assert os.listdir(maildir / "cur") == []
     assert len(os.listdir(fds)) < before + 20
+
+
+def test_mbox_truncated_while_retr_sends_it_closes_without_a_traceback(make_server, tmp_path):
+    """The owner truncates the mbox while RETR is sending a big message.  Before, the read
+    error escaped the producer: "Unhandled Error" with a traceback in the log; now one
+    warning line names the problem and the connection closes without the final ``.``."""
+    mbox = tmp_path / "t.mbox"
+    mbox.write_bytes(b"From a@b Thu Jan  1 00:00:00 2026\nSubject: big\n\n" + (b"y" * 100 + b"\n") * 200000)
+    server = make_server({"t": {"password": "t-pw", "maildrop": f"mbox:{mbox}"}})
+    c = logged_in(server.port, "t")
+    c.send(b"RETR 1\r\n")
+    assert c.sock.recv(1000).startswith(b"+OK")  # the server now waits for this client to read
+    os.truncate(mbox, 100)
+    received = b""
+    c.sock.settimeout(10)
+    while data := c.sock.recv(1 << 20):
+        received += data
+    assert not received.endswith(b"\r\n.\r\n")
+    assert "message transfer stopped, connection closed: the message is no longer in the mbox" in server.log()
+    assert "Traceback" not in server.log() and "Unhandled" not in server.log()
