@@ -55,6 +55,21 @@ class _Locator:
         self.root = root
         self._listing = listing
         self._rescanned: Locations | None = None
+        self._folders: dict[str, Folder] = {}  # new/ and cur/, opened once per session
+
+    def _folder(self, subdir: str) -> Folder:
+        folder = self._folders.get(subdir)
+        if folder is None:
+            folder = self.root.sub(subdir)
+            if folder is None:
+                raise FileNotFoundError(errno.ENOENT, "folder vanished", self.root.join(subdir))
+            self._folders[subdir] = folder
+        return folder
+
+    def close(self) -> None:
+        for folder in self._folders.values():
+            folder.close()
+        self._folders.clear()
 
     def _where(self, index: int) -> tuple[str, str] | None:
         if self._rescanned is None:
@@ -76,16 +91,11 @@ class _Locator:
             if where is None:
                 return None
             subdir, name = where
-            folder = self.root.sub(subdir)
             try:
-                if folder is None:
-                    raise FileNotFoundError(errno.ENOENT, "folder vanished", self.root.join(subdir))
-                return op(folder, subdir, name)
+                return op(self._folder(subdir), subdir, name)
             except FileNotFoundError:
+                self.close()  # a folder may have been replaced too: open them afresh
                 self._rescanned = scan(self.root)
-            finally:
-                if folder is not None:
-                    folder.close()
         raise FileNotFoundError(f"message {self._listing.unique(index)} keeps moving")
 
 
@@ -271,6 +281,7 @@ class MaildirMaildrop(Maildrop):
             settler.close()
 
     def close(self) -> None:
+        self._locator.close()
         self._lock.release()
         self.folder.close()
 

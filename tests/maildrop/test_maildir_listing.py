@@ -168,3 +168,18 @@ def test_open_message_of_a_removed_message_raises(tmp_path):
         with pytest.raises(MaildropError):
             maildrop.open_message(1)
     assert files(root, "new") == []
+
+
+def test_message_found_after_cur_is_replaced_by_a_new_folder_mid_session(tmp_path):
+    """The session keeps new/ and cur/ open; a folder swapped under it is opened afresh, not trusted."""
+    root = make_maildir(tmp_path)
+    deliver(root, "1.m", b"first\n", subdir="cur", flags="")
+    deliver(root, "2.m", b"second\n", subdir="cur", flags="")
+    with opened(root) as maildrop:
+        maildrop.open_message(0).close()  # cur/ is now open in the session
+        os.rename(root / "cur", root / "old-cur")
+        (root / "cur").mkdir()
+        os.rename(root / "old-cur" / "2.m:2,", root / "cur" / "2.m:2,S")
+        reader = maildrop.open_message(1)
+        assert reader.read() == b"second\n"
+        reader.close()
