@@ -104,3 +104,15 @@ def test_fetchmail_apop(server, tmp_path):
     delivered, _ = fetchmail(server, tmp_path, "apop", f"protocol apop service {server.port}", "keep",
                              secret=APOP_SECRET.decode())
     compare(delivered, SPECIAL, fetchmail_form)
+
+
+def test_fetchmail_kept_mail_expires(tmp_path):
+    """With ``expire: 0`` the mail fetchmail keeps still goes.
+
+    fetchmail 6.4.37 uses RETR here; versions that fetch with ``TOP n 99999999``
+    are covered by tests/core/test_expire.py.
+    """
+    with interop_server(str(tmp_path / "srv"), {"expire": SPECIAL}, extra={"expire": 0}) as server:
+        delivered, _ = fetchmail(server, tmp_path, "expire", f"protocol pop3 service {server.port}", "keep")
+        compare(delivered, SPECIAL, fetchmail_form)
+        assert maildir_count(server.maildir("expire")) == 0
