@@ -61,7 +61,9 @@ def fetchmail(server, tmp_path, user: str, options: str, user_options: str = "",
                   f"mda \"/bin/sh -c 'cat > {out}/m.$$'\"\n")
     rc.chmod(0o600)
     env = dict(os.environ, HOME=str(home), FETCHMAILHOME=str(home))
-    result = run([tool("fetchmail"), "-f", str(rc), "--nosyslog", "-v"], env=env, check=False)
+    result = run([tool("fetchmail"), "-f", str(rc), "--nosyslog", "-v",
+                  "--pidfile", str(home / "fetchmail.pid")],  # as root the default is shared: /var/run
+                 env=env, check=False)
     assert result.returncode in (0, 1), (  # 1: no mail (the second keep run)
         f"fetchmail exited {result.returncode}\n{result.stdout.decode(errors='replace')}"
         f"{result.stderr.decode(errors='replace')}")

@@ -41,7 +41,8 @@ def test_fetchmail_shows_the_text_and_counts_it_as_transient(server, tmp_path):
     rc.write_text(f'poll localhost protocol pop3 service {server.port} user "u" password "{PASSWORD}" keep '
                   f'sslcertfile "{server.cert.certificate}" mda "cat > /dev/null"\n')
     rc.chmod(0o600)
-    result = run([tool("fetchmail"), "-f", str(rc), "--nosyslog"], check=False,
+    pidfile = str(tmp_path / "fetchmail.pid")  # as root, fetchmail's default is shared: /var/run
+    result = run([tool("fetchmail"), "-f", str(rc), "--nosyslog", "--pidfile", pidfile], check=False,
                  env=dict(os.environ, HOME=str(tmp_path), FETCHMAILHOME=str(tmp_path)))
     output = (result.stdout + result.stderr).decode(errors="replace")
     assert result.returncode == 9, output  # PS_LOCKBUSY: "try again later", not PS_AUTHFAIL (3)
