@@ -92,7 +92,7 @@ def test_malformed_base64_gets_err_and_session_stays_usable(line):
     s.receive_line(b"AUTH PLAIN")
     assert s.receive_line(line) == [Send(b"-ERR malformed base64 in AUTH response\r\n")]
     assert s.state is State.AUTHORIZATION and s.continuation is None
-    assert sent(s.receive_line(b"NOOP")).startswith(b"-ERR")  # a command again, not a SASL answer
+    assert sent(s.receive_line(b"STAT")).startswith(b"-ERR STAT not valid")  # a command, not SASL
     assert s.receive_line(b"QUIT")[0] == Send(b"+OK pop3d at pop.test signing off.\r\n")
 
 

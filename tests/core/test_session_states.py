@@ -69,7 +69,7 @@ MATRIX: dict[str, dict[State, object]] = {
     "RETR 1": {AUTHZ: None, TRANS: SendMessage},
     "TOP 1 0": {AUTHZ: None, TRANS: SendMessage},
     "DELE 1": {AUTHZ: None, TRANS: b"+OK message 1 deleted\r\n"},
-    "NOOP": {AUTHZ: None, TRANS: b"+OK\r\n"},
+    "NOOP": {AUTHZ: b"+OK\r\n", TRANS: b"+OK\r\n"},  # before login too (Mail::POP3Client)
     "RSET": {AUTHZ: None, TRANS: b"+OK maildrop has 2 messages (300 octets)\r\n"},
     "LAST": {AUTHZ: None, TRANS: b"+OK 0\r\n"},
     "HELO": {AUTHZ: b"-ERR unknown command\r\n", TRANS: b"-ERR unknown command\r\n"},

@@ -89,8 +89,10 @@ def dele(session: Session, args: bytes) -> list[Action]:
     return [Send(responses.ok(f"message {i + 1} deleted"))]
 
 
-@command("NOOP", TRANS, syntax="NOOP")
+@command("NOOP", TRANS, State.AUTHORIZATION, syntax="NOOP")
 def noop(session: Session, args: bytes) -> list[Action]:
+    """+OK, in TRANSACTION and also before login: Mail::POP3Client tests a connection with
+    NOOP after a refused APOP and gives up on an -ERR instead of trying USER/PASS."""
     _no_args(args, "NOOP")
     return [Send(responses.ok())]
 
