@@ -23,6 +23,16 @@ def make_maildir(path: str, count: int, body_size: int = 200) -> list[str]:
     return names
 
 
+def maildir_with(path: str, files: dict[str, bytes]) -> str:
+    """A Maildir at ``path`` holding ``files`` ({"cur/NAME": bytes, "new/NAME": bytes})."""
+    for sub in ("new", "cur", "tmp"):
+        os.makedirs(os.path.join(path, sub), exist_ok=True)
+    for name, data in files.items():
+        with open(os.path.join(path, name), "wb") as f:
+            f.write(data)
+    return path
+
+
 def make_mbox(path: str, count: int, body_size: int = 200) -> None:
     with open(path, "wb") as f:
         for i in range(count):

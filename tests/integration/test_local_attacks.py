@@ -15,6 +15,7 @@ import threading
 import time
 
 import pytest
+from maildrop_builders import maildir_with
 from support import Client, inetd_process, pass_login
 from unix_kit import chown_tree, unix_account
 
@@ -23,14 +24,6 @@ from pop3d.maildrop.mbox import Sidecars
 
 PASSWORD = "Local pw 1!"
 SECRET = b"Subject: root only\r\n\r\nthe secret\r\n"
-
-
-def make_maildir(path: str, messages: dict[str, bytes]) -> None:
-    for sub in ("new", "cur", "tmp"):
-        os.makedirs(os.path.join(path, sub), exist_ok=True)
-    for name, body in messages.items():
-        with open(os.path.join(path, name), "wb") as f:
-            f.write(body)
 
 
 def unix_users() -> dict[str, object]:
@@ -63,8 +56,8 @@ def test_subfolder_symlinked_to_root_only_or_another_users_mail_is_refused_over_
     with unix_account(PASSWORD) as alice, unix_account() as bob:
         alice_home, bob_home = (pwd.getpwnam(n).pw_dir for n in (alice, bob))
         maildir = os.path.join(alice_home, "Maildir")
-        make_maildir(maildir, {"new/1700000001.M1P1.alice": b"Subject: mine\r\n\r\nmine\r\n"})
-        make_maildir(os.path.join(bob_home, "Maildir"),
+        maildir_with(maildir, {"new/1700000001.M1P1.alice": b"Subject: mine\r\n\r\nmine\r\n"})
+        maildir_with(os.path.join(bob_home, "Maildir"),
                      {"cur/1700000002.M2P2.bob:2,": b"Subject: bob's\r\n\r\nprivate\r\n"})
         chown_tree(alice_home, alice)
         chown_tree(bob_home, bob)
@@ -99,8 +92,8 @@ def test_message_replaced_by_a_fifo_after_list_does_not_freeze_other_clients(mak
     """After LIST, the user turns a message into a FIFO: RETR answers -ERR at once,
     and another client's commands keep being answered within a second meanwhile."""
     maildir = str(tmp_path / "alice")
-    make_maildir(maildir, {"new/1700000001.M1P1.fifo": b"Subject: soon a fifo\r\n\r\nx\r\n"})
-    make_maildir(str(tmp_path / "bob"), {"new/1700000002.M2P2.b": b"Subject: b\r\n\r\nb\r\n"})
+    maildir_with(maildir, {"new/1700000001.M1P1.fifo": b"Subject: soon a fifo\r\n\r\nx\r\n"})
+    maildir_with(str(tmp_path / "bob"), {"new/1700000002.M2P2.b": b"Subject: b\r\n\r\nb\r\n"})
     server = make_server({"alice": {"password": "alice-pw", "maildrop": f"maildir:{maildir}"},
                           "bob": {"password": "bob-pw", "maildrop": f"maildir:{tmp_path}/bob"}})
     fifo = os.path.join(maildir, "new", "1700000001.M1P1.fifo")
@@ -154,7 +147,7 @@ def test_files_a_root_session_leaves_in_the_maildir_serve_the_next_inetd_session
     with unix_account(PASSWORD) as name:
         pw = pwd.getpwnam(name)
         maildir = os.path.join(pw.pw_dir, "Maildir")
-        make_maildir(maildir, {"new/1700000001.M1P1.a": b"Subject: a\r\n\r\nhello\r\n"})
+        maildir_with(maildir, {"new/1700000001.M1P1.a": b"Subject: a\r\n\r\nhello\r\n"})
         chown_tree(pw.pw_dir, name)
         server = make_server({}, extra=unix_users())
         c = login(server.port, name)
@@ -244,7 +237,7 @@ def test_root_server_reads_a_users_maildir_with_the_users_rights(make_server):
     with unix_account(PASSWORD) as name:
         pw = pwd.getpwnam(name)
         maildir = os.path.join(pw.pw_dir, "Maildir")
-        make_maildir(maildir, {"new/1700000001.M1P1.a": b"Subject: a\r\n\r\nhello\r\n",
+        maildir_with(maildir, {"new/1700000001.M1P1.a": b"Subject: a\r\n\r\nhello\r\n",
                                "new/1700000002.M2P2.locked": b"Subject: b\r\n\r\nno\r\n"})
         chown_tree(pw.pw_dir, name)
         os.chmod(os.path.join(maildir, "new", "1700000002.M2P2.locked"), 0)

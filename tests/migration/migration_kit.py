@@ -7,6 +7,7 @@ import poplib
 import subprocess
 import sys
 
+from maildrop_builders import maildir_with
 from support import HOST
 
 PASSWORD = "migrate-pw"
@@ -23,14 +24,8 @@ def sized(base: str, data: bytes) -> str:
     return f"{base},S={len(data)},W={crlf_size}"
 
 
-def make_maildir(path: str, names: dict[str, bytes]) -> str:
-    """A Maildir with files ``names`` ({"cur/NAME": bytes, "new/NAME": bytes})."""
-    for sub in ("new", "cur", "tmp"):
-        os.makedirs(os.path.join(path, sub), exist_ok=True)
-    for name, data in names.items():
-        with open(os.path.join(path, name), "wb") as f:
-            f.write(data)
-    return path
+#: A Maildir with files ({"cur/NAME": bytes, "new/NAME": bytes}), under the name the migration tests use.
+make_maildir = maildir_with
 
 
 def make_mbox(path: str, messages: list[bytes]) -> str:
