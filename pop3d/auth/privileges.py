@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pop3d.auth.records import UserRecord
+from pop3d.auth.virtual import load_hash_backends
 from pop3d.maildrop import Location, Maildrop, MaildropError, fs_identity, safe_fs
 
 
@@ -67,12 +68,18 @@ def _gid(name: str) -> int:
 
 #: Modules imported only when first needed; load them while we can still read any file
 #: (the interpreter's own library may sit where the new identity cannot look).
-LAZY_MODULES = ("pop3d.maildrop.maildir", "pop3d.maildrop.mbox")
+LAZY_MODULES = ("pop3d.maildrop.maildir", "pop3d.maildrop.mbox", "pop3d.uidl.maildir_view")
 
 
 def preload() -> None:
+    """Import what is otherwise loaded on first use, before root is given up for good or for a thread.
+
+    After that, an install the new identity cannot read (a root-only venv) would turn
+    the first login with a new hash scheme, or the first Maildir, into a failure.
+    """
     for name in LAZY_MODULES:
         importlib.import_module(name)
+    load_hash_backends()
 
 
 def switch_to(identity: Identity) -> None:

@@ -13,6 +13,7 @@ runs.  Plain-text passwords are refused unless the source allows them.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hmac
 import os
@@ -20,6 +21,7 @@ import threading
 from dataclasses import dataclass
 
 from passlib.context import CryptContext
+from passlib.exc import MissingBackendError
 from twisted.logger import Logger
 
 from pop3d.auth import crypt
@@ -42,6 +44,15 @@ PLAIN = "plain:"
 
 #: What sets a passlib hash's cost, besides its scheme.
 COST_ATTRIBUTES = ("rounds", "memory_cost", "parallelism", "type", "ident")
+
+
+def load_hash_backends() -> None:
+    """Load every scheme's backend now (passlib loads them, and their metadata, on first use)."""
+    for scheme in CONTEXT.schemes():
+        handler = CONTEXT.handler(scheme)
+        if hasattr(handler, "get_backend"):
+            with contextlib.suppress(MissingBackendError):  # a scheme without a backend here stays unusable
+                handler.get_backend()
 
 
 def cost_class(password_hash: str) -> tuple[object, ...] | None:

@@ -14,7 +14,7 @@ from pop3d.auth.admission import build_gate
 from pop3d.auth.check_pool import shared_pool
 from pop3d.auth.directory import build_directory
 from pop3d.auth.portal import build_portal
-from pop3d.auth.privileges import Identity, PrivilegeError, resolve, set_mail_privileged_group
+from pop3d.auth.privileges import Identity, PrivilegeError, preload, resolve, set_mail_privileged_group
 from pop3d.config.errors import ConfigError
 from pop3d.config.model import Config, DemoSeed
 from pop3d.maildrop import MaildropOptions
@@ -42,6 +42,7 @@ def build_context(config: Config, switch_user: bool = False,
     ``several_processes``: inetd or workers, whose failure counts must be shared.
     """
     check_endpoints(config)
+    preload()  # before any thread takes a user's file rights (fs_identity) or root is given up
     if switch_user:
         set_mail_privileged_group(config.mail_privileged_group)
     directory = build_directory(config)
