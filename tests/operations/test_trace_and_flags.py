@@ -20,12 +20,19 @@ from tls_kit import alice, make_certificate, server_with_tls_port, start_tls
 from pop3d.cli import build_parser
 
 
-def test_trace_has_both_directions_timestamps_ids_and_no_secrets(tmp_path, make_server):
-    make_mbox(str(tmp_path / "alice.mbox"), 1)
+def traced_alice(tmp_path, make_server, messages: int = 1, **extra):
+    """A server tracing (``-t``) to tmp_path/trace.log, alice with ``messages`` in an mbox."""
+    make_mbox(str(tmp_path / "alice.mbox"), messages)
     trace = tmp_path / "trace.log"
     users = {"alice": {"password": "Sekrit-pw", "maildrop": f"mbox:{tmp_path}/alice.mbox"}}
-    server = make_server(users, extra={"auth": {"trusted_networks": ["127.0.0.0/8"]}},
+    server = make_server(users, extra={"auth": {"trusted_networks": ["127.0.0.0/8"]}, **extra},
                          args=["-t", str(trace)])
+    return server, trace
+
+
+
+def test_trace_has_both_directions_timestamps_ids_and_no_secrets(tmp_path, make_server):
+    server, trace = traced_alice(tmp_path, make_server)
     client = Client.connect(server.port)
     assert login(client, "alice", "Sekrit-pw").startswith(b"+OK")
     assert client.cmd("APOP alice 0123456789abcdef0123456789abcdef").startswith(b"-ERR")
@@ -81,11 +88,7 @@ def test_sasl_answer_pipelined_after_a_refused_auth_is_redacted(tmp_path, make_s
 
 @pytest.mark.slow
 def test_pipelined_lists_cannot_flood_the_trace(tmp_path, make_server):
-    make_mbox(str(tmp_path / "alice.mbox"), 500)
-    trace = tmp_path / "trace.log"
-    users = {"alice": {"password": "Sekrit-pw", "maildrop": f"mbox:{tmp_path}/alice.mbox"}}
-    server = make_server(users, extra={"auth": {"trusted_networks": ["127.0.0.0/8"]}},
-                         args=["-t", str(trace)])
+    server, trace = traced_alice(tmp_path, make_server, 500)
     client = Client.connect(server.port, timeout=60)
     assert login(client, "alice", "Sekrit-pw").startswith(b"+OK")
     before = os.path.getsize(trace)
@@ -109,11 +112,7 @@ def trace_session(trace) -> list[str]:
 
 @pytest.mark.slow
 def test_trace_records_autologout_and_the_shutdown_err(tmp_path, make_server):
-    make_mbox(str(tmp_path / "alice.mbox"), 1)
-    trace = tmp_path / "trace.log"
-    users = {"alice": {"password": "Sekrit-pw", "maildrop": f"mbox:{tmp_path}/alice.mbox"}}
-    server = make_server(users, extra={"auth": {"trusted_networks": ["127.0.0.0/8"]}, "timeout": 1,
-                                       "shutdown_grace": 0}, args=["-t", str(trace)])
+    server, trace = traced_alice(tmp_path, make_server, timeout=1, shutdown_grace=0)
     idle = Client.connect(server.port)
     assert idle.line().startswith(b"+OK")
     assert idle.line() == b"-ERR autologout; idle for too long"
